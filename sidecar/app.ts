@@ -1,0 +1,251 @@
+// The public application: request id → CORS preflight → route allowlist → origin enforcement →
+// forward (DESIGN.md, "Request path"). It builds a fastify instance and never listens (main.ts does).
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { Transform, type TransformCallback } from 'node:stream'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import replyFrom from '@fastify/reply-from'
+import type { ConfigStore } from './config/store.ts'
+import type { Snapshot } from './config/load.ts'
+import { decideActual, decidePreflight, isPreflight, type CorsDecision } from './cors/decide.ts'
+import { BodyTooLargeError, ERRORS, errorBody, upstreamErrorCode, type ErrorCode } from './errors.ts'
+import { matchRoute } from './routes.ts'
+
+export interface PublicAppDeps {
+  store: ConfigStore
+  logger: FastifyBaseLogger
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    snap: Snapshot
+    cors: CorsDecision | undefined
+    /** The configured route that matched (a bounded label), or undefined. */
+    route: string | undefined
+    errorCode: ErrorCode | undefined
+  }
+}
+
+/** A client's x-request-id is kept only when it is short and plain, so it is safe to log and echo. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+
+function first (value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? value[0] : value
+  if (v === undefined) return undefined
+  const comma = v.indexOf(',')
+  return (comma === -1 ? v : v.slice(0, comma)).trim()
+}
+
+/** scheme://host as the client addressed this server; X-Forwarded-* only from a trusted proxy. */
+function selfOrigin (req: IncomingMessage, trustProxy: boolean): string | undefined {
+  const host = (trustProxy ? first(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host
+  if (host === undefined) return undefined
+  const proto = (trustProxy ? first(req.headers['x-forwarded-proto']) : undefined) ?? 'http'
+  return `${proto.toLowerCase()}://${host.toLowerCase()}`
+}
+
+function mergeVary (upstream: string | string[] | undefined, ours: string): string {
+  if (upstream === undefined) return ours
+  const existing = (Array.isArray(upstream) ? upstream.join(',') : upstream).split(',').map((v) => v.trim()).filter((v) => v !== '')
+  if (existing.includes('*')) return '*'
+  const lower = new Set(existing.map((v) => v.toLowerCase()))
+  for (const v of ours.split(', ')) if (!lower.has(v.toLowerCase())) existing.push(v)
+  return existing.join(', ')
+}
+
+/** Counts a chunked body as it streams and fails it past the limit (413), without buffering it. */
+class BodyLimit extends Transform {
+  #seen = 0
+  readonly #limit: number
+  constructor (limit: number) {
+    super()
+    this.#limit = limit
+  }
+
+  override _transform (chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#seen += chunk.length
+    if (this.#seen > this.#limit) done(new BodyTooLargeError(this.#limit))
+    else done(null, chunk)
+  }
+}
+
+export function sendError (reply: FastifyReply, code: ErrorCode, message?: string): FastifyReply {
+  reply.request.errorCode = code
+  return reply.code(ERRORS[code].status).type('application/json; charset=utf-8').send(errorBody(code, reply.request.id, message))
+}
+
+export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInstance> {
+  const initial = deps.store.current()
+  const trustProxy = initial.config.server.trustProxy
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // Fastify's own request lines log the URL with its query string: off; onResponse writes ours.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    trustProxy,
+    genReqId: (req) => {
+      const id = req.headers['x-request-id']
+      return typeof id === 'string' && REQUEST_ID.test(id) ? id : randomUUID()
+    },
+    // Upstream and listen settings are fixed at start: a reload that changes them is reported, not applied.
+    return503OnClosing: true
+  })
+
+  app.decorateRequest('snap', null as unknown as Snapshot)
+  app.decorateRequest('cors', undefined)
+  app.decorateRequest('route', undefined)
+  app.decorateRequest('errorCode', undefined)
+
+  const upstream = initial.config.upstream
+  await app.register(replyFrom, {
+    base: upstream.url,
+    disableRequestLogging: true,
+    undici: {
+      connections: upstream.maxConcurrent,
+      pipelining: 1,
+      connect: { timeout: initial.ms.connectTimeout },
+      headersTimeout: initial.ms.requestTimeout,
+      bodyTimeout: initial.ms.requestTimeout
+    }
+  })
+
+  // Bodies are streamed to the upstream untouched: never buffered, never parsed (issue: streaming proxy).
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (req, payload, done) => {
+    const limit = req.snap.config.limits.maxBodyBytes
+    if (req.headers['content-length'] !== undefined) { done(null, payload); return } // checked in onRequest
+    const counter = new BodyLimit(limit)
+    payload.on('error', (err) => counter.destroy(err))
+    done(null, payload.pipe(counter))
+  })
+
+  app.addHook('onRequest', async (request, reply) => {
+    const snap = deps.store.current()
+    request.snap = snap
+    const raw = request.raw
+    const headers = raw.headers
+    reply.header('x-request-id', request.id)
+    const origin = headers.origin
+
+    // 2. Preflights are always answered here: never forwarded, never queued, never routed.
+    const acrm = headers['access-control-request-method']
+    if (isPreflight(raw.method as string, origin, acrm)) {
+      const d = decidePreflight(snap.cors, {
+        method: 'OPTIONS',
+        origin,
+        requestMethod: acrm,
+        requestHeaders: headers['access-control-request-headers'],
+        requestPrivateNetwork: headers['access-control-request-private-network'] as string | undefined
+      })
+      request.cors = d
+      reply.header('vary', d.vary)
+      if (d.outcome === 'denied') return sendError(reply, 'cors_preflight_denied', `The CORS preflight was denied: ${(d.failures[0] as { detail: string }).detail}.`)
+      reply.headers(d.headers)
+      // Content-Length: 0 for older Safari (CORS-NOTES); any 2xx is a success per Fetch.
+      return reply.code(204).header('content-length', '0').send()
+    }
+
+    const d = decideActual(snap.cors, {
+      method: raw.method as string,
+      origin,
+      selfOrigin: origin === undefined ? undefined : selfOrigin(raw, trustProxy)
+    })
+    request.cors = d
+    if (d.vary !== undefined) reply.header('vary', d.vary)
+    // Sidecar-generated errors carry the same CORS headers as a success, so the page can read them.
+    reply.headers(d.headers)
+
+    // 3. Route allowlist.
+    const m = matchRoute(snap.routes, raw.url as string, raw.method as string)
+    if (m.kind === 'bad_path') return sendError(reply, 'bad_path')
+    if (m.kind === 'not_found') return sendError(reply, 'not_found')
+    request.route = m.route
+    if (m.kind === 'method_not_allowed') {
+      reply.header('allow', m.allow)
+      return sendError(reply, 'method_not_allowed')
+    }
+
+    // 4. Origin enforcement: a disallowed cross-origin request never reaches the upstream.
+    if (d.outcome === 'denied' && snap.cors.settings.enforce) {
+      return sendError(reply, 'cors_origin_denied', `This origin is not allowed by the CORS policy of this API (${d.reason}).`)
+    }
+
+    const length = headers['content-length']
+    if (length !== undefined && Number(length) > snap.config.limits.maxBodyBytes) {
+      // The body is left unread: close the connection rather than drain it.
+      reply.header('connection', 'close')
+      return sendError(reply, 'payload_too_large')
+    }
+  })
+
+  const forward = (request: FastifyRequest, reply: FastifyReply): void => {
+    reply.from(undefined, {
+      rewriteRequestHeaders: (req, h) => {
+        const raw = req.raw
+        const connection = first(raw.headers.connection)
+        for (const name of HOP_BY_HOP) delete h[name]
+        if (connection !== undefined) for (const name of connection.split(',')) delete h[name.trim().toLowerCase()]
+        const peer = raw.socket.remoteAddress ?? ''
+        // Client-supplied X-Forwarded-* are believed only from a trusted proxy; otherwise replaced.
+        const xff = trustProxy ? raw.headers['x-forwarded-for'] : undefined
+        h['x-forwarded-for'] = xff === undefined ? peer : `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}`
+        h['x-forwarded-proto'] = (trustProxy ? first(raw.headers['x-forwarded-proto']) : undefined) ?? 'http'
+        h['x-forwarded-host'] = (trustProxy ? first(raw.headers['x-forwarded-host']) : undefined) ?? raw.headers.host ?? ''
+        h['x-request-id'] = req.id
+        return h
+      },
+      rewriteHeaders: (h, req) => {
+        const out: Record<string, string | string[] | undefined> = {}
+        const connection = h.connection
+        const listed = typeof connection === 'string' ? connection.toLowerCase().split(',').map((s) => s.trim()) : []
+        for (const name of Object.keys(h)) {
+          // The upstream's own CORS headers never reach the browser: the sidecar's policy is the only one.
+          if (name.startsWith('access-control-') || HOP_BY_HOP.includes(name) || listed.includes(name)) continue
+          out[name] = h[name]
+        }
+        const vary = req?.cors?.vary
+        if (vary !== undefined && out.vary !== undefined) out.vary = mergeVary(out.vary, vary)
+        out['x-request-id'] = req?.id
+        return out
+      },
+      onError: (r, { error }) => {
+        const code = upstreamErrorCode(error)
+        if (code === 'payload_too_large') r.header('connection', 'close')
+        sendError(r as unknown as FastifyReply, code)
+      }
+    })
+  }
+
+  app.all('*', forward)
+
+  app.setNotFoundHandler((request, reply) => { sendError(reply, 'not_found') })
+  app.setErrorHandler((err, request, reply) => {
+    const status = (err as { statusCode?: number }).statusCode
+    if (status !== undefined && status >= 400 && status < 500) {
+      request.log.info({ code: (err as { code?: string }).code }, 'client error')
+      sendError(reply, status === 413 ? 'payload_too_large' : 'bad_request')
+      return
+    }
+    request.log.error({ err }, 'unexpected error')
+    sendError(reply, 'internal_error')
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    const d = request.cors
+    request.log.info({
+      method: request.raw.method,
+      route: request.route,
+      status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      cors: d?.outcome,
+      corsReason: d?.reason,
+      corsMatched: d?.matched,
+      preflight: d?.preflight,
+      error: request.errorCode
+    }, 'request')
+  })
+
+  return app
+}

@@ -1,0 +1,124 @@
+// `explain`: what the policy decides for one browser request, why, and the exact response headers.
+// It runs the very functions that answer live requests (cors/decide.ts), so it cannot disagree with them.
+import { decideActual, decidePreflight, parseRequestHeaders, SAFELISTED_METHODS, type CorsDecision } from '../cors/decide.ts'
+import { parseRequestOrigin } from '../cors/origin.ts'
+import type { CorsPolicy } from '../cors/policy.ts'
+import { matchRoute, type RouteTable } from '../routes.ts'
+
+export interface ExplainRequest {
+  origin: string | undefined
+  method: string
+  /** Request headers the page sets itself (beyond the CORS-safelisted ones). */
+  headers: string[]
+  privateNetwork: boolean
+  path: string | undefined
+}
+
+export interface Explanation {
+  request: ExplainRequest
+  preflightNeeded: boolean
+  preflight: { decision: CorsDecision; status: number } | undefined
+  actual: { decision: CorsDecision; status: number | undefined } | undefined
+  route: string | undefined
+  verdict: 'allowed' | 'denied' | 'not_cors'
+  hints: string[]
+}
+
+function hintsFor (policy: CorsPolicy, req: ExplainRequest, decision: CorsDecision): string[] {
+  const hints: string[] = []
+  const origin = req.origin ?? ''
+  for (const f of decision.failures) {
+    if (f.reason === 'origin_not_allowed') {
+      const o = parseRequestOrigin(origin)
+      const similar = policy.settings.allowedOrigins.filter((e) => o !== undefined && e.includes(`//${o.host}`))
+      if (similar.length > 0) hints.push(`allowedOrigins has ${similar.map((s) => `"${s}"`).join(', ')}: the scheme and port must match exactly too`)
+      hints.push(`to allow it, add "${origin}" to cors.allowedOrigins`)
+    } else if (f.reason === 'invalid_origin') {
+      hints.push('browsers send the origin as scheme://host[:port] in lower case, without a path, trailing slash or default port')
+    } else if (f.reason === 'method_not_allowed') {
+      hints.push(`to allow it, add "${req.method}" to cors.allowedMethods`)
+    } else if (f.reason === 'header_not_allowed') {
+      hints.push(`to allow it, add "${f.detail.split(' ')[0] as string}" to cors.allowedHeaders`)
+    } else if (f.reason === 'private_network_not_allowed') {
+      hints.push('set cors.allowPrivateNetwork: true if public pages must reach this private address')
+    }
+  }
+  return hints
+}
+
+export function explain (policy: CorsPolicy, routes: RouteTable, req: ExplainRequest): Explanation {
+  const requested = parseRequestHeaders(req.headers.join(','))
+  // Fetch sends a preflight for a non-safelisted method, any non-safelisted header, or a private-network request.
+  const preflightNeeded = req.origin !== undefined &&
+    (!SAFELISTED_METHODS.has(req.method) || !requested.ok || requested.names.length > 0 || req.privateNetwork)
+  let preflight: Explanation['preflight']
+  if (preflightNeeded) {
+    const decision = decidePreflight(policy, {
+      method: 'OPTIONS',
+      origin: req.origin,
+      requestMethod: req.method,
+      requestHeaders: req.headers.join(','),
+      requestPrivateNetwork: req.privateNetwork ? 'true' : undefined
+    })
+    preflight = { decision, status: decision.outcome === 'allowed' ? 204 : 403 }
+  }
+  let actual: Explanation['actual']
+  let route: string | undefined
+  if (preflight === undefined || preflight.decision.outcome === 'allowed') {
+    const decision = decideActual(policy, { method: req.method, origin: req.origin })
+    let status: number | undefined
+    if (req.path !== undefined) {
+      const m = matchRoute(routes, req.path, req.method)
+      route = m.kind === 'ok' || m.kind === 'method_not_allowed' ? m.route : undefined
+      status = m.kind === 'bad_path' ? 400 : m.kind === 'not_found' ? 404 : m.kind === 'method_not_allowed' ? 405 : undefined
+    }
+    if (status === undefined && decision.outcome === 'denied' && policy.settings.enforce) status = 403
+    actual = { decision, status }
+  }
+  const failed = preflight?.decision.outcome === 'denied' ? preflight.decision : actual?.decision.outcome === 'denied' ? actual.decision : undefined
+  const verdict = req.origin === undefined ? 'not_cors' : failed === undefined ? 'allowed' : 'denied'
+  return { request: req, preflightNeeded, preflight, actual, route, verdict, hints: failed === undefined ? [] : hintsFor(policy, req, failed) }
+}
+
+function headerLines (status: number | string, d: CorsDecision, extra: Record<string, string> = {}): string[] {
+  const all: Record<string, string> = { ...d.headers, ...extra }
+  if (d.vary !== undefined) all.vary = d.vary
+  return [`    HTTP/1.1 ${status}`, ...Object.keys(all).sort().map((k) => `    ${k}: ${all[k] as string}`)]
+}
+
+function decisionLines (d: CorsDecision): string[] {
+  const lines: string[] = []
+  if (d.matched !== undefined) lines.push(`  origin: allowed by allowedOrigins entry "${d.matched}"`)
+  for (const f of d.failures) lines.push(`  ✗ ${f.reason}: ${f.detail}`)
+  return lines
+}
+
+export function formatExplanation (e: Explanation): string {
+  const r = e.request
+  const out: string[] = []
+  out.push(`Request: ${r.method} ${r.path ?? '(any path)'} from origin ${r.origin ?? '(none)'}` +
+    (r.headers.length > 0 ? ` with headers ${r.headers.join(', ')}` : '') + (r.privateNetwork ? ' to a private network' : ''))
+  if (r.origin === undefined) {
+    out.push('', 'No Origin header: this is not a CORS request. It is forwarded untouched (only Vary and forwarding headers are added).')
+  }
+  if (e.preflight !== undefined) {
+    const p = e.preflight
+    out.push('', `1. Preflight: the browser first sends OPTIONS (non-safelisted method, header or private network): ${p.decision.outcome.toUpperCase()} → ${p.status}`)
+    out.push(...decisionLines(p.decision), '  response:', ...headerLines(p.status, p.decision))
+  } else if (r.origin !== undefined) {
+    out.push('', '1. Preflight: not needed (safelisted method, no non-safelisted headers).')
+  }
+  if (e.actual !== undefined) {
+    const a = e.actual
+    const label = a.decision.outcome.toUpperCase()
+    out.push('', `${r.origin === undefined ? '' : '2. '}Request: ${label}${a.status === undefined ? ' → forwarded to the upstream' : ` → ${a.status} from the sidecar`}` +
+      (e.route === undefined ? '' : ` (route ${e.route})`))
+    if (a.decision.outcome === 'denied' && a.status === undefined && r.path === undefined) {
+      out.push('  cors.enforce is false: forwarded without CORS headers, so the page cannot read the response.')
+    }
+    out.push(...decisionLines(a.decision), '  response headers added by the sidecar:', ...headerLines(a.status ?? '<upstream status>', a.decision))
+  }
+  out.push('', `Verdict: ${e.verdict === 'allowed' ? 'ALLOWED: the page can read the response' : e.verdict === 'denied' ? 'DENIED: the browser reports a CORS error' : 'not a CORS request'}`)
+  for (const h of e.hints) out.push(`Hint: ${h}`)
+  return out.join('\n') + '\n'
+}

@@ -1,0 +1,125 @@
+// Command line: argv/env → a command. `serve` (the default), `--check-config`, `explain`.
+// Returns an exit code; main.ts only hands it to the process. Output is written to the given
+// streams (this is a CLI, not the request path: the PII-safe logger is for requests).
+import { parseArgs } from 'node:util'
+import { loadConfig, type LoadResult, type Overrides } from '../config/load.ts'
+import { explain, formatExplanation } from './explain.ts'
+import { serve, type Running } from '../server.ts'
+
+export interface Io {
+  out: (text: string) => void
+  err: (text: string) => void
+  /** Called with the running server (tests stop it; main.ts wires signals). */
+  started?: (running: Running) => void
+}
+
+export const USAGE = `Usage:
+  pai-cors-sidecar [--config FILE] [--upstream URL] [--allow-origin ORIGIN]... [--host H] [--port N]
+                   [--admin-port N] [--log-level LEVEL]
+      Run the sidecar. Without --config the built-in defaults apply (no origin allowed until you add one).
+  pai-cors-sidecar --check-config [FILE]
+      Validate a configuration; print every problem with its path; exit 0 when valid, 2 when not.
+  pai-cors-sidecar explain [--config FILE] --origin ORIGIN [--method M] [--header NAME]... [--path P]
+                   [--private-network] [--json]
+      Show what the CORS policy decides for one browser request, why, and the exact response headers.
+
+Environment: PAI_SIDECAR_CONFIG, PAI_SIDECAR_UPSTREAM, PAI_SIDECAR_ALLOW_ORIGINS (comma-separated),
+PAI_SIDECAR_PORT, PAI_SIDECAR_ADMIN_PORT, PAI_SIDECAR_LOG_LEVEL; flags win over the environment.
+`
+
+const OPTIONS = {
+  config: { type: 'string' },
+  'check-config': { type: 'boolean' },
+  upstream: { type: 'string' },
+  'allow-origin': { type: 'string', multiple: true },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'admin-port': { type: 'string' },
+  'log-level': { type: 'string' },
+  origin: { type: 'string' },
+  method: { type: 'string' },
+  header: { type: 'string', multiple: true },
+  path: { type: 'string' },
+  'private-network': { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' }
+} as const
+
+function port (value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) throw new Error(`${name}: "${value}" is not a port number`)
+  return Number(value)
+}
+
+function report (result: Extract<LoadResult, { ok: false }>, io: Io): number {
+  io.err(`configuration invalid (${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}):\n`)
+  for (const e of result.errors) io.err(`  ${e}\n`)
+  return 2
+}
+
+export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, version = '0.0.0'): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
+  } catch (err) {
+    io.err(`${(err as Error).message}\n\n${USAGE}`)
+    return 64
+  }
+  const { values: v, positionals } = parsed
+  if (v.help === true) { io.out(USAGE); return 0 }
+  if (v.version === true) { io.out(`${version}\n`); return 0 }
+  const command = positionals[0]
+  if (command !== undefined && command !== 'explain' && !(v['check-config'] === true && positionals.length === 1)) {
+    io.err(`unknown command "${command}"\n\n${USAGE}`)
+    return 64
+  }
+
+  let overrides: Overrides
+  try {
+    const envOrigins = env.PAI_SIDECAR_ALLOW_ORIGINS?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+    overrides = {
+      upstream: v.upstream ?? env.PAI_SIDECAR_UPSTREAM,
+      allowOrigins: v['allow-origin'] ?? envOrigins,
+      host: v.host,
+      port: port(v.port ?? env.PAI_SIDECAR_PORT, '--port'),
+      adminPort: port(v['admin-port'] ?? env.PAI_SIDECAR_ADMIN_PORT, '--admin-port'),
+      logLevel: v['log-level'] ?? env.PAI_SIDECAR_LOG_LEVEL
+    }
+  } catch (err) {
+    io.err(`${(err as Error).message}\n`)
+    return 64
+  }
+
+  if (v['check-config'] === true) {
+    const file = command ?? v.config ?? env.PAI_SIDECAR_CONFIG
+    const result = await loadConfig(file, overrides)
+    if (!result.ok) return report(result, io)
+    io.out(`${file ?? 'defaults'}: configuration valid (hash ${result.snapshot.hash})\n`)
+    return 0
+  }
+
+  const result = await loadConfig(v.config ?? env.PAI_SIDECAR_CONFIG, overrides)
+  if (!result.ok) return report(result, io)
+  const snap = result.snapshot
+
+  if (command === 'explain') {
+    if (v.origin === undefined && v.method === undefined) {
+      io.err('explain needs at least --origin (and usually --method and --header)\n')
+      return 64
+    }
+    const e = explain(snap.cors, snap.routes, {
+      origin: v.origin,
+      method: v.method ?? 'GET',
+      headers: v.header ?? [],
+      privateNetwork: v['private-network'] === true,
+      path: v.path
+    })
+    io.out(v.json === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e))
+    return e.verdict === 'denied' ? 1 : 0
+  }
+
+  const running = await serve(snap)
+  io.started?.(running)
+  return await running.done
+}

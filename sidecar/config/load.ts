@@ -1,0 +1,146 @@
+// YAML → schema validation (every error, with its path) → security rules → one frozen snapshot.
+// A caller gets either a whole valid snapshot or the complete list of problems: never a partly
+// applied or silently corrected configuration (oauth2-proxy's Validate() does the same).
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { Ajv, type ErrorObject } from 'ajv'
+import { parseDocument } from 'yaml'
+import { compilePolicy, type CorsPolicy } from '../cors/policy.ts'
+import { compileRoutes, type RouteTable } from '../routes.ts'
+import { securityProblems } from './rules.ts'
+import { ConfigSchema, type Config } from './schema.ts'
+
+export interface Snapshot {
+  readonly config: Readonly<Config>
+  readonly cors: CorsPolicy
+  readonly shadow: CorsPolicy | undefined
+  readonly routes: RouteTable
+  /** Durations in milliseconds. */
+  readonly ms: Readonly<{ connectTimeout: number; requestTimeout: number; queueTimeout: number; shutdownDelay: number; shutdownTimeout: number }>
+  /** First 12 hex digits of the SHA-256 of the validated configuration, to tell versions apart. */
+  readonly hash: string
+  readonly source: string
+}
+
+export type LoadResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] }
+
+/** A few settings a developer sets on the command line or in the environment, over the file. */
+export interface Overrides {
+  upstream?: string | undefined
+  allowOrigins?: string[] | undefined
+  host?: string | undefined
+  port?: number | undefined
+  adminPort?: number | undefined
+  logLevel?: string | undefined
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictTypes: false })
+const validate = ajv.compile<Config>(ConfigSchema)
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** `30s` → 30000. The schema has already checked the form. */
+export function parseDuration (value: string): number {
+  const m = /^([0-9]+)(ms|s|m|h)$/.exec(value)
+  if (m === null) throw new Error(`not a duration: ${value}`)
+  return Number(m[1]) * (UNITS[m[2] as string] as number)
+}
+
+/** `/cors/allowedOrigins/2` → `cors.allowedOrigins[2]`. */
+export function jsonPath (pointer: string): string {
+  return pointer.split('/').slice(1).map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((path, part) => /^[0-9]+$/.test(part) ? `${path}[${part}]` : path === '' ? part : `${path}.${part}`, '')
+}
+
+function closest (name: string, candidates: string[]): string | undefined {
+  const lower = name.toLowerCase()
+  return candidates.find((c) => c.toLowerCase() === lower || c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase()))
+}
+
+function describe (e: ErrorObject): string {
+  const at = jsonPath(e.instancePath)
+  const prefix = (path: string): string => path === '' ? '(top level)' : path
+  if (e.keyword === 'additionalProperty' || e.keyword === 'additionalProperties') {
+    const field = (e.params as { additionalProperty: string }).additionalProperty
+    const known = Object.keys((e.parentSchema as { properties?: object }).properties ?? {})
+    const hint = closest(field, known)
+    return `${prefix(at === '' ? field : `${at}.${field}`)}: unknown field${hint === undefined ? '' : ` (did you mean "${hint}"?)`}; known fields: ${known.join(', ')}`
+  }
+  if (e.keyword === 'enum') return `${prefix(at)}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
+  const description = (e.parentSchema as { description?: string }).description
+  if (e.keyword === 'pattern' && description !== undefined) return `${prefix(at)}: must be ${description}`
+  // YAML reads an unquoted null, ~ or empty value as null, which surprises people writing `- null`.
+  const yamlNull = e.keyword === 'type' && e.data === null ? ' (YAML read null here: quote the value)' : ''
+  const hint = e.keyword === 'type' && description !== undefined ? ` (${description})` : ''
+  return `${prefix(at)}: ${e.message as string}${yamlNull}${hint}`
+}
+
+function deepFreeze<T> (value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}
+
+function applyOverrides (doc: Record<string, unknown>, o: Overrides): void {
+  const block = (name: string): Record<string, unknown> => {
+    const existing = doc[name]
+    if (typeof existing === 'object' && existing !== null && !Array.isArray(existing)) return existing as Record<string, unknown>
+    const created: Record<string, unknown> = {}
+    doc[name] = created
+    return created
+  }
+  if (o.upstream !== undefined) block('upstream').url = o.upstream
+  if (o.allowOrigins !== undefined) block('cors').allowedOrigins = o.allowOrigins
+  if (o.host !== undefined) block('server').host = o.host
+  if (o.port !== undefined) block('server').port = o.port
+  if (o.adminPort !== undefined) block('admin').port = o.adminPort
+  if (o.logLevel !== undefined) block('log').level = o.logLevel
+}
+
+/** Validate a YAML text. `source` names it in messages (a path, or "defaults"). */
+export function loadConfigText (text: string, source: string, overrides: Overrides = {}): LoadResult {
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  if (document.errors.length > 0) {
+    return { ok: false, errors: document.errors.map((e) => `${source}: YAML ${e.message.split('\n')[0] as string}`) }
+  }
+  const raw: unknown = document.toJS() ?? {}
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, errors: [`${source}: the file must be a YAML mapping (server:, upstream:, cors: …)`] }
+  }
+  const doc = raw as Record<string, unknown>
+  applyOverrides(doc, overrides)
+  if (!validate(doc)) return { ok: false, errors: (validate.errors ?? []).map(describe) }
+  const config = deepFreeze(doc)
+  const problems = securityProblems(config)
+  if (problems.length > 0) return { ok: false, errors: problems }
+  const snapshot: Snapshot = {
+    config,
+    cors: compilePolicy(config.cors),
+    shadow: config.shadow === undefined ? undefined : compilePolicy(config.shadow),
+    routes: compileRoutes(config.routes),
+    ms: Object.freeze({
+      connectTimeout: parseDuration(config.upstream.connectTimeout),
+      requestTimeout: parseDuration(config.upstream.requestTimeout),
+      queueTimeout: parseDuration(config.upstream.queue.timeout),
+      shutdownDelay: parseDuration(config.shutdown.delay),
+      shutdownTimeout: parseDuration(config.shutdown.timeout)
+    }),
+    hash: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12),
+    source
+  }
+  return { ok: true, snapshot: Object.freeze(snapshot) }
+}
+
+/** Read and validate a file; a missing path uses the built-in defaults (overrides still apply). */
+export async function loadConfig (path: string | undefined, overrides: Overrides = {}): Promise<LoadResult> {
+  if (path === undefined) return loadConfigText('', 'defaults', overrides)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    return { ok: false, errors: [`${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`] }
+  }
+  return loadConfigText(text, path, overrides)
+}

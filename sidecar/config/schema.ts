@@ -1,0 +1,79 @@
+// The configuration schema. It is the JSON Schema that validates the YAML file *and* the TypeScript
+// type of the validated configuration (TypeBox), so the two cannot drift apart. Every field has a
+// default except the ones whose absence means something (cors.maxAge: header not sent; shadow: none).
+import { Type, type Static } from '@sinclair/typebox'
+
+/** `250ms`, `30s`, `5m`, `1h`: a unit is required, so `30` can never silently mean 30 ms. */
+export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h)$'
+const duration = (def: string) => Type.String({ pattern: DURATION_PATTERN, default: def, description: 'a duration with a unit: 250ms, 30s, 5m, 1h' })
+const host = (def: string) => Type.String({ minLength: 1, default: def })
+const port = (def: number) => Type.Integer({ minimum: 0, maximum: 65535, default: def })
+const Strict = { additionalProperties: false } as const
+
+const strings = (defaults: string[], description: string) =>
+  Type.Array(Type.String({ minLength: 1 }), { default: defaults, description })
+
+export const CorsBlock = Type.Object({
+  allowedOrigins: strings([], 'exact origins, https://*.example.com (subdomains), http://localhost:* (any port), or *'),
+  allowedMethods: strings(['POST'], 'methods a preflight may ask for (case-sensitive); GET, HEAD and POST need no listing'),
+  allowedHeaders: strings(['content-type', 'x-request-id'], 'request headers a preflight may ask for; * never covers authorization'),
+  exposedHeaders: strings(['x-request-id'], 'response headers the page may read'),
+  allowCredentials: Type.Boolean({ default: false }),
+  maxAge: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400, description: 'seconds; omitted = header not sent' })),
+  allowPrivateNetwork: Type.Boolean({ default: false }),
+  enforce: Type.Boolean({ default: true, description: 'refuse disallowed cross-origin requests with 403 (false: forward them without CORS headers)' })
+}, { ...Strict, default: {} })
+
+export const Route = Type.Object({
+  path: Type.String({ pattern: '^/', description: 'exact path, or a prefix when it ends in "/"' }),
+  methods: Type.Array(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), { minItems: 1 })
+}, Strict)
+
+/** Private AI 4.x routes (no prefix) and the 3.x generation (under /v3/); see PRIVATE-AI.md. */
+export const DEFAULT_ROUTES = [
+  { path: '/', methods: ['GET'] },
+  ...['/process/text', '/process/files/base64', '/process/text/reidentify', '/ner/text', '/analyze/text', '/bleep']
+    .flatMap((path) => [{ path, methods: ['POST'] }, { path: `/v3${path}`, methods: ['POST'] }])
+]
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+
+export const ConfigSchema = Type.Object({
+  server: Type.Object({
+    host: host('0.0.0.0'),
+    port: port(8000),
+    trustProxy: Type.Boolean({ default: false, description: 'believe X-Forwarded-For/Proto/Host from the load balancer' })
+  }, { ...Strict, default: {} }),
+  admin: Type.Object({
+    host: host('0.0.0.0'),
+    port: port(9090)
+  }, { ...Strict, default: {} }),
+  upstream: Type.Object({
+    url: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8080' }),
+    healthPath: Type.String({ pattern: '^/', default: '/healthz' }),
+    connectTimeout: duration('5s'),
+    requestTimeout: duration('300s'),
+    maxConcurrent: Type.Integer({ minimum: 1, default: 32 }),
+    queue: Type.Object({
+      size: Type.Integer({ minimum: 0, default: 256 }),
+      timeout: duration('30s')
+    }, { ...Strict, default: {} })
+  }, { ...Strict, default: {} }),
+  routes: Type.Array(Route, { default: DEFAULT_ROUTES }),
+  cors: CorsBlock,
+  shadow: Type.Optional(Type.Object(CorsBlock.properties, { ...Strict, description: 'report-only candidate policy' })),
+  limits: Type.Object({
+    maxBodyBytes: Type.Integer({ minimum: 0, default: 52428800 })
+  }, { ...Strict, default: {} }),
+  shutdown: Type.Object({
+    delay: duration('5s'),
+    timeout: duration('30s')
+  }, { ...Strict, default: {} }),
+  log: Type.Object({
+    level: Type.Unsafe<LogLevel>({ type: 'string', enum: [...LOG_LEVELS], default: 'info' })
+  }, { ...Strict, default: {} })
+}, Strict)
+
+export type Config = Static<typeof ConfigSchema>
+export type CorsConfig = Static<typeof CorsBlock>

@@ -1,0 +1,50 @@
+// The catalogue of every response the sidecar generates itself: one code, one status, one message.
+// Bodies are JSON `{"error":{"code","message","requestId"}}` (DESIGN.md) so a page, a log search and
+// an alert all speak of the same thing.
+export const ERRORS = {
+  bad_request: { status: 400, message: 'The request is malformed.' },
+  bad_path: { status: 400, message: 'The request path has dot segments, encoded separators or empty segments, which are refused.' },
+  cors_origin_denied: { status: 403, message: 'This origin is not allowed by the CORS policy of this API.' },
+  cors_preflight_denied: { status: 403, message: 'The CORS preflight was denied.' },
+  not_found: { status: 404, message: 'No such route on this API.' },
+  method_not_allowed: { status: 405, message: 'This route does not accept that method.' },
+  payload_too_large: { status: 413, message: 'The request body is larger than this API accepts.' },
+  upstream_unavailable: { status: 502, message: 'The de-identification service could not be reached.' },
+  upstream_error: { status: 502, message: 'The de-identification service closed the connection or answered invalidly.' },
+  upstream_timeout: { status: 504, message: 'The de-identification service did not answer in time.' },
+  internal_error: { status: 500, message: 'The sidecar failed to handle this request.' }
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export function errorBody (code: ErrorCode, requestId: string, message?: string): string {
+  return JSON.stringify({ error: { code, message: message ?? ERRORS[code].message, requestId } })
+}
+
+/** Raised by the body counter when a streamed body passes limits.maxBodyBytes. */
+export class BodyTooLargeError extends Error {
+  readonly code = 'PAI_BODY_TOO_LARGE'
+  constructor (limit: number) {
+    super(`request body exceeds ${limit} bytes`)
+  }
+}
+
+/** Map an error from the upstream request (undici, wrapped by @fastify/reply-from as `cause`) to our code. */
+export function upstreamErrorCode (err: unknown): ErrorCode {
+  let e: unknown = err
+  // reply-from wraps the undici error; a body stream error may be wrapped once more by undici.
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
+    if (e instanceof BodyTooLargeError) return 'payload_too_large'
+    const code = (e as NodeJS.ErrnoException).code
+    switch (code) {
+      case 'ECONNREFUSED': case 'ENOTFOUND': case 'EAI_AGAIN': case 'EHOSTUNREACH': case 'ENETUNREACH':
+        return 'upstream_unavailable'
+      case 'UND_ERR_CONNECT_TIMEOUT': case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT': case 'FST_REPLY_FROM_TIMEOUT':
+        return 'upstream_timeout'
+      case 'ECONNRESET': case 'UND_ERR_SOCKET': case 'EPIPE': case 'FST_REPLY_FROM_BAD_GATEWAY':
+        return 'upstream_error'
+    }
+    e = e.cause
+  }
+  return 'upstream_error'
+}

@@ -1,0 +1,31 @@
+// pino options. Personal data passes through this proxy on its way to be redacted, so no log line
+// may carry a body, a query string, or a credential header (DESIGN.md, Observability). Fastify's own
+// request logging is off; app.ts writes one line per request from fields it chooses, and these
+// serializers keep anything else that logs a request or an error from leaking the same things.
+import pino, { type Logger, type LoggerOptions } from 'pino'
+
+/** The path of a request target without its query string. */
+export function pathOnly (url: string): string {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+const SECRET_HEADERS = ['authorization', 'cookie', 'x-api-key', 'proxy-authorization', 'set-cookie']
+
+export function loggerOptions (level: string): LoggerOptions {
+  return {
+    level,
+    base: { service: 'pai-cors-sidecar' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // Belt and braces: nothing below logs headers, but a future `log.info({ req })` must not leak them.
+    redact: { paths: SECRET_HEADERS.flatMap((h) => [`req.headers["${h}"]`, `headers["${h}"]`, `res.headers["${h}"]`]), censor: '[redacted]' },
+    serializers: {
+      req: (req: { method?: string; url?: string; id?: string }) => ({ method: req.method, path: pathOnly(req.url ?? ''), requestId: req.id }),
+      err: pino.stdSerializers.err
+    }
+  }
+}
+
+export function createLogger (level: string, destination?: pino.DestinationStream): Logger {
+  return destination === undefined ? pino(loggerOptions(level)) : pino(loggerOptions(level), destination)
+}

@@ -1,0 +1,65 @@
+// Wiring: logger, config store, the public and admin apps, listen, and graceful shutdown
+// (DESIGN.md, Shutdown: /readyz 503 → wait shutdown.delay → stop accepting → finish in-flight
+// requests up to shutdown.timeout → exit 0). Nothing here decides anything about requests.
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { DestinationStream } from 'pino'
+import { buildAdminApp, type AdminState } from './admin.ts'
+import { buildPublicApp } from './app.ts'
+import type { Snapshot } from './config/load.ts'
+import { ConfigStore } from './config/store.ts'
+import { createLogger } from './log.ts'
+
+export interface Running {
+  publicUrl: string
+  adminUrl: string
+  /** Start draining; a second call stops at once. */
+  shutdown: (reason: string) => void
+  /** Resolves with the exit code once everything is closed. */
+  done: Promise<number>
+}
+
+export async function serve (snap: Snapshot, destination?: DestinationStream): Promise<Running> {
+  const logger = createLogger(snap.config.log.level, destination)
+  const store = new ConfigStore(snap)
+  const state: AdminState = { draining: false }
+  const publicApp = await buildPublicApp({ store, logger })
+  const adminApp = buildAdminApp({ store, state, logger })
+  const { server, admin } = snap.config
+  const publicUrl = await publicApp.listen({ host: server.host, port: server.port })
+  const adminUrl = await adminApp.listen({ host: admin.host, port: admin.port })
+  logger.info({ publicUrl, adminUrl, upstream: snap.config.upstream.url, config: snap.source, hash: snap.hash, origins: snap.config.cors.allowedOrigins.length }, 'sidecar started')
+  if (snap.config.cors.allowedOrigins.length === 0) {
+    logger.warn('cors.allowedOrigins is empty: every cross-origin browser request will be refused')
+  }
+
+  let finish: (code: number) => void = () => {}
+  const done = new Promise<number>((resolve) => { finish = resolve })
+  const close = async (): Promise<void> => {
+    await Promise.all([publicApp.close(), adminApp.close()])
+  }
+  const shutdown = (reason: string): void => {
+    if (state.draining) {
+      logger.warn({ reason }, 'second signal: stopping now')
+      publicApp.server.closeAllConnections()
+      void close().then(() => finish(1))
+      return
+    }
+    state.draining = true
+    const { shutdownDelay, shutdownTimeout } = snap.ms
+    logger.info({ reason, delayMs: shutdownDelay, timeoutMs: shutdownTimeout }, 'draining: readiness is now 503')
+    void (async () => {
+      // Keep serving while endpoints and load balancers notice that the pod is not ready.
+      await sleep(shutdownDelay)
+      const timer = setTimeout(() => {
+        logger.warn('shutdown.timeout reached: closing the remaining connections')
+        publicApp.server.closeAllConnections()
+      }, shutdownTimeout)
+      timer.unref()
+      await close()
+      clearTimeout(timer)
+      logger.info('stopped')
+      finish(0)
+    })()
+  }
+  return { publicUrl, adminUrl, shutdown, done }
+}

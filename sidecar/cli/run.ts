@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig, type LoadResult, type Overrides } from '../config/load.ts'
 import { explain, formatExplanation } from './explain.ts'
 import { serve, type Running } from '../server.ts'
+import { startStandin, STANDIN_NOTE } from '../standin/server.ts'
 
 export interface Io {
   out: (text: string) => void
@@ -15,8 +16,10 @@ export interface Io {
 
 export const USAGE = `Usage:
   pai-cors-sidecar [--config FILE] [--upstream URL] [--allow-origin ORIGIN]... [--host H] [--port N]
-                   [--admin-port N] [--log-level LEVEL]
+                   [--admin-port N] [--log-level LEVEL] [--standin]
       Run the sidecar. Without --config the built-in defaults apply (no origin allowed until you add one).
+      --standin also starts the development stand-in for the Private AI API on a loopback port and
+      forwards to it (no licence needed; it is NOT the real product).
   pai-cors-sidecar --check-config [FILE]
       Validate a configuration; print every problem with its path; exit 0 when valid, 2 when not.
   pai-cors-sidecar explain [--config FILE] --origin ORIGIN [--method M] [--header NAME]... [--path P]
@@ -36,6 +39,7 @@ const OPTIONS = {
   port: { type: 'string' },
   'admin-port': { type: 'string' },
   'log-level': { type: 'string' },
+  standin: { type: 'boolean' },
   origin: { type: 'string' },
   method: { type: 'string' },
   header: { type: 'string', multiple: true },
@@ -99,8 +103,17 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
     return 0
   }
 
+  // The embedded default upstream: started first so the config is validated with its real URL.
+  const standin = v.standin === true && command === undefined ? await startStandin({ host: '127.0.0.1', port: 0 }) : undefined
+  if (standin !== undefined) {
+    overrides.upstream = standin.url
+    io.err(`${STANDIN_NOTE}: ${standin.url}\n`)
+  }
   const result = await loadConfig(v.config ?? env.PAI_SIDECAR_CONFIG, overrides)
-  if (!result.ok) return report(result, io)
+  if (!result.ok) {
+    await standin?.close()
+    return report(result, io)
+  }
   const snap = result.snapshot
 
   if (command === 'explain') {
@@ -121,5 +134,7 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
 
   const running = await serve(snap)
   io.started?.(running)
-  return await running.done
+  const code = await running.done
+  await standin?.close()
+  return code
 }

@@ -32,23 +32,27 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 /** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']
 
-function first (value: string | string[] | undefined): string | undefined {
-  const v = Array.isArray(value) ? value[0] : value
-  if (v === undefined) return undefined
-  const comma = v.indexOf(',')
-  return (comma === -1 ? v : v.slice(0, comma)).trim()
+/** The first item of a header that Node joined with ", " (the hop nearest the client). */
+function first (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const comma = value.indexOf(',')
+  return (comma === -1 ? value : value.slice(0, comma)).trim()
 }
 
-/** scheme://host as the client addressed this server; X-Forwarded-* only from a trusted proxy. */
+/** Scheme and host as the client addressed them; X-Forwarded-Proto/Host only from a trusted proxy. */
+function addressed (req: IncomingMessage, trustProxy: boolean): { proto: string; host: string | undefined } {
+  const h = req.headers
+  if (!trustProxy) return { proto: 'http', host: h.host }
+  return { proto: first(h['x-forwarded-proto'] as string | undefined) ?? 'http', host: first(h['x-forwarded-host'] as string | undefined) ?? h.host }
+}
+
+/** This server's own origin, for same-origin requests (which browsers also send with Origin). */
 function selfOrigin (req: IncomingMessage, trustProxy: boolean): string | undefined {
-  const host = (trustProxy ? first(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host
-  if (host === undefined) return undefined
-  const proto = (trustProxy ? first(req.headers['x-forwarded-proto']) : undefined) ?? 'http'
-  return `${proto.toLowerCase()}://${host.toLowerCase()}`
+  const { proto, host } = addressed(req, trustProxy)
+  return host === undefined ? undefined : `${proto.toLowerCase()}://${host.toLowerCase()}`
 }
 
-function mergeVary (upstream: string | string[] | undefined, ours: string): string {
-  if (upstream === undefined) return ours
+function mergeVary (upstream: string | string[], ours: string): string {
   const existing = (Array.isArray(upstream) ? upstream.join(',') : upstream).split(',').map((v) => v.trim()).filter((v) => v !== '')
   if (existing.includes('*')) return '*'
   const lower = new Set(existing.map((v) => v.toLowerCase()))
@@ -89,8 +93,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       const id = req.headers['x-request-id']
       return typeof id === 'string' && REQUEST_ID.test(id) ? id : randomUUID()
     },
-    // Upstream and listen settings are fixed at start: a reload that changes them is reported, not applied.
-    return503OnClosing: true
+    return503OnClosing: true,
+    // A request target the router cannot decode (`/%zz`) gets our JSON error, not fastify's shape.
+    frameworkErrors: (_err, _request, reply) => { sendError(reply, 'bad_request', 'The request target is not a valid URL.') }
   })
 
   app.decorateRequest('snap', null as unknown as Snapshot)
@@ -182,17 +187,17 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
 
   const forward = (request: FastifyRequest, reply: FastifyReply): void => {
     reply.from(undefined, {
+      // reply-from has already removed `Connection` and the headers it names (RFC 9110 §7.6.1).
       rewriteRequestHeaders: (req, h) => {
-        const raw = req.raw
-        const connection = first(raw.headers.connection)
+        const raw = req.raw as IncomingMessage
         for (const name of HOP_BY_HOP) delete h[name]
-        if (connection !== undefined) for (const name of connection.split(',')) delete h[name.trim().toLowerCase()]
-        const peer = raw.socket.remoteAddress ?? ''
+        const peer = raw.socket.remoteAddress as string
         // Client-supplied X-Forwarded-* are believed only from a trusted proxy; otherwise replaced.
-        const xff = trustProxy ? raw.headers['x-forwarded-for'] : undefined
-        h['x-forwarded-for'] = xff === undefined ? peer : `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}`
-        h['x-forwarded-proto'] = (trustProxy ? first(raw.headers['x-forwarded-proto']) : undefined) ?? 'http'
-        h['x-forwarded-host'] = (trustProxy ? first(raw.headers['x-forwarded-host']) : undefined) ?? raw.headers.host ?? ''
+        const xff = trustProxy ? raw.headers['x-forwarded-for'] as string | undefined : undefined
+        const { proto, host } = addressed(raw, trustProxy)
+        h['x-forwarded-for'] = xff === undefined ? peer : `${xff}, ${peer}`
+        h['x-forwarded-proto'] = proto
+        if (host !== undefined) h['x-forwarded-host'] = host
         h['x-request-id'] = req.id
         return h
       },
@@ -205,9 +210,11 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
           if (name.startsWith('access-control-') || HOP_BY_HOP.includes(name) || listed.includes(name)) continue
           out[name] = h[name]
         }
-        const vary = req?.cors?.vary
-        if (vary !== undefined && out.vary !== undefined) out.vary = mergeVary(out.vary, vary)
-        out['x-request-id'] = req?.id
+        // Only forwarded requests get here, and onRequest decided CORS for every one of them.
+        const request = req as FastifyRequest
+        const vary = (request.cors as CorsDecision).vary
+        if (vary !== undefined && out.vary !== undefined) out.vary = mergeVary(out.vary as string | string[], vary)
+        out['x-request-id'] = request.id
         return out
       },
       onError: (r, { error }) => {
@@ -221,13 +228,8 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   app.all('*', forward)
 
   app.setNotFoundHandler((request, reply) => { sendError(reply, 'not_found') })
+  // Anything else that fails is ours: a JSON 500 that still carries the CORS headers, never a crash.
   app.setErrorHandler((err, request, reply) => {
-    const status = (err as { statusCode?: number }).statusCode
-    if (status !== undefined && status >= 400 && status < 500) {
-      request.log.info({ code: (err as { code?: string }).code }, 'client error')
-      sendError(reply, status === 413 ? 'payload_too_large' : 'bad_request')
-      return
-    }
     request.log.error({ err }, 'unexpected error')
     sendError(reply, 'internal_error')
   })

@@ -3,7 +3,7 @@
 // an alert all speak of the same thing.
 export const ERRORS = {
   bad_request: { status: 400, message: 'The request is malformed.' },
-  bad_path: { status: 400, message: 'The request path has dot segments, encoded separators or empty segments, which are refused.' },
+  bad_path: { status: 400, message: 'The request target is not a plain path: dot segments, encoded separators, empty segments and absolute URLs are refused.' },
   cors_origin_denied: { status: 403, message: 'This origin is not allowed by the CORS policy of this API.' },
   cors_preflight_denied: { status: 403, message: 'The CORS preflight was denied.' },
   not_found: { status: 404, message: 'No such route on this API.' },

@@ -32,7 +32,7 @@ export async function serve (snap: Snapshot, destination?: DestinationStream): P
     logger.warn('cors.allowedOrigins is empty: every cross-origin browser request will be refused')
   }
 
-  let finish: (code: number) => void = () => {}
+  let finish!: (code: number) => void
   const done = new Promise<number>((resolve) => { finish = resolve })
   const close = async (): Promise<void> => {
     await Promise.all([publicApp.close(), adminApp.close()])

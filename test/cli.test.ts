@@ -40,8 +40,10 @@ t.test('--check-config accepts a valid file and exits 0', async (t) => {
 t.test('--check-config lists every problem with its path and exits 2', async (t) => {
   const c = io()
   t.equal(await run(['--check-config', `${dir}/bad.yaml`], {}, c.io), 2)
-  t.match(c.err(), /configuration invalid \(1 problem\)/)
+  t.match(c.err(), /configuration invalid \(3 problems\)/)
   t.match(c.err(), /cors\.allowedOrigin: unknown field \(did you mean "allowedOrigins"\?\)/)
+  t.match(c.err(), /cors\.allowedOrigins\[1\]: "https:\/\/\*\.com" is a wildcard over a public suffix/)
+  t.match(c.err(), /cors\.allowedOrigins\[2\]: "\*" with allowCredentials: true is refused/)
   const d = io()
   t.equal(await run(['--check-config', `${dir}/missing.yaml`], {}, d.io), 2)
   t.match(d.err(), /missing\.yaml: cannot read the file \(ENOENT\)/)
@@ -83,6 +85,11 @@ t.test('explain prints the decision, the failed checks and the exact headers', a
   t.equal(parsed.preflight.status, 204)
   t.equal(parsed.preflight.decision.headers['access-control-allow-origin'], 'http://localhost:5173')
 
+  const simple = io()
+  t.equal(await run(['explain', '--config', `${dir}/good.yaml`, '--origin', 'https://app.example.com'], {}, simple.io), 0, 'a GET with no extra headers: no preflight')
+  t.match(simple.out(), /Request: GET \(any path\) from origin https:\/\/app\.example\.com/)
+  t.match(simple.out(), /Preflight: not needed/)
+
   const bad = io()
   t.equal(await run(['explain', '--config', `${dir}/bad.yaml`, '--origin', 'https://a.b'], {}, bad.io), 2, 'an invalid config is reported, not explained')
 })
@@ -100,6 +107,34 @@ t.test('serve runs the sidecar until shutdown, then exits 0', async (t) => {
   t.equal((await fetch(`${r.adminUrl}/readyz`)).status, 200)
   r.shutdown('test')
   t.equal(await done, 0)
+})
+
+t.test('--standin starts the development stand-in and forwards to it', async (t) => {
+  const c = io()
+  const done = run(['--config', `${dir}/serve.yaml`, '--standin', '--allow-origin', 'https://app.example.com', '--port', '0'], {}, c.io)
+  while (c.running() === undefined) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.match(c.err(), /development stand-in for the Private AI container; not the real product: http:\/\/127\.0\.0\.1:\d+/)
+  const res = await fetch(`${c.running().publicUrl}/process/text`, { method: 'POST', headers: { origin: 'https://app.example.com', 'content-type': 'application/json' }, body: '{"text":["mail jane@example.com"]}' })
+  t.equal(res.status, 200)
+  t.equal(res.headers.get('x-pai-standin'), 'true')
+  t.match(await res.text(), /EMAIL_ADDRESS_1/)
+  c.running().shutdown('test')
+  t.equal(await done, 0)
+  const bad = io()
+  t.equal(await run(['--standin', '--allow-origin', 'null'], {}, bad.io), 2, 'an invalid config still stops the stand-in it started')
+})
+
+t.test('the executable prints its version and reports errors on stderr', async (t) => {
+  const version = spawn(process.execPath, ['sidecar/main.ts', '--version'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  version.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
+  t.same(await once(version, 'exit'), [0, null])
+  t.match(out, /^\d+\.\d+\.\d+\n$/)
+  const bad = spawn(process.execPath, ['sidecar/main.ts', '--check-config', `${dir}/bad.yaml`], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let err = ''
+  bad.stderr.setEncoding('utf8').on('data', (s: string) => { err += s })
+  t.same(await once(bad, 'exit'), [2, null])
+  t.match(err, /cors\.allowedOrigin: unknown field/)
 })
 
 t.test('the executable serves, answers a preflight, and exits 0 on SIGTERM', async (t) => {

@@ -17,6 +17,7 @@ routes:
   - { path: /leaky, methods: [GET] }
   - { path: /reset, methods: [POST] }
   - { path: /files/, methods: [GET, POST] }
+  - { path: /vary-star, methods: [GET] }
 `
 
 let up: Upstream
@@ -201,4 +202,44 @@ t.test('one log line per request, without query strings or credentials', async (
   const all = JSON.stringify(sc.logs)
   t.notMatch(all, 'jane@example.com')
   t.notMatch(all, 's3cret')
+})
+
+t.test('a request target the router cannot decode gets a JSON 400', async (t) => {
+  const res = await rawRequest('/files/%zz', 'GET', [])
+  t.equal(res.status, 400)
+  t.equal(JSON.parse(res.body).error.code, 'bad_request')
+  const absolute = await rawRequest('http://elsewhere/files/a', 'GET', [])
+  t.equal(JSON.parse(absolute.body).error.code, 'bad_path')
+})
+
+t.test('an upstream Vary of "*" stays "*"', async (t) => {
+  const res = await fetch(`${sc.url}/vary-star`, { headers: { origin: APP } })
+  t.equal(res.headers.get('vary'), '*')
+})
+
+t.test('an HTTP/1.0 request without Host is never taken for same-origin', async (t) => {
+  const { connect } = await import('node:net')
+  const url = new URL(sc.url)
+  const socket = connect(Number(url.port), url.hostname)
+  socket.end('POST /process/text HTTP/1.0\r\nOrigin: http://' + url.host + '\r\nContent-Length: 2\r\n\r\n{}')
+  let text = ''
+  for await (const chunk of socket) text += String(chunk)
+  t.match(text, /^HTTP\/1\.1 403 /)
+  t.match(text, /"code":"cors_origin_denied"/)
+})
+
+t.test('an upstream that sends no Connection header (HTTP/1.1 keep-alive by default) is proxied as is', async (t) => {
+  const { createServer } = await import('node:net')
+  // uvicorn, which serves the real container, need not send Connection: a raw server reproduces that.
+  const bare = createServer((socket) => {
+    socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'))
+  })
+  await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { bare.close() })
+  const { startSidecar: start } = await import('./fixtures/sidecar.ts')
+  const other = await start('routes: [{ path: /x, methods: [GET] }]', `http://127.0.0.1:${(bare.address() as { port: number }).port}`)
+  t.teardown(other.close)
+  const res = await fetch(`${other.url}/x`)
+  t.equal(res.status, 200)
+  t.equal(await res.text(), '{}')
 })

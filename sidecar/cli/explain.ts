@@ -26,7 +26,8 @@ export interface Explanation {
 
 function hintsFor (policy: CorsPolicy, req: ExplainRequest, decision: CorsDecision): string[] {
   const hints: string[] = []
-  const origin = req.origin ?? ''
+  // Only called for a failed CORS request, which always has an Origin.
+  const origin = req.origin as string
   for (const f of decision.failures) {
     if (f.reason === 'origin_not_allowed') {
       const o = parseRequestOrigin(origin)

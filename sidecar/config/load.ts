@@ -62,7 +62,7 @@ function describe (e: ErrorObject): string {
   const prefix = (path: string): string => path === '' ? '(top level)' : path
   if (e.keyword === 'additionalProperty' || e.keyword === 'additionalProperties') {
     const field = (e.params as { additionalProperty: string }).additionalProperty
-    const known = Object.keys((e.parentSchema as { properties?: object }).properties ?? {})
+    const known = Object.keys((e.parentSchema as { properties: object }).properties)
     const hint = closest(field, known)
     return `${prefix(at === '' ? field : `${at}.${field}`)}: unknown field${hint === undefined ? '' : ` (did you mean "${hint}"?)`}; known fields: ${known.join(', ')}`
   }
@@ -70,7 +70,8 @@ function describe (e: ErrorObject): string {
   const description = (e.parentSchema as { description?: string }).description
   if (e.keyword === 'pattern' && description !== undefined) return `${prefix(at)}: must be ${description}`
   // YAML reads an unquoted null, ~ or empty value as null, which surprises people writing `- null`.
-  const yamlNull = e.keyword === 'type' && e.data === null ? ' (YAML read null here: quote the value)' : ''
+  const yamlNull = e.keyword !== 'type' || e.data !== null ? ''
+    : e.params.type === 'object' ? ' (an empty block: give it fields or remove it)' : ' (YAML read null here: quote the value)'
   const hint = e.keyword === 'type' && description !== undefined ? ` (${description})` : ''
   return `${prefix(at)}: ${e.message as string}${yamlNull}${hint}`
 }
@@ -85,11 +86,10 @@ function deepFreeze<T> (value: T): T {
 
 function applyOverrides (doc: Record<string, unknown>, o: Overrides): void {
   const block = (name: string): Record<string, unknown> => {
+    // A block of the wrong shape stays as it is, for the schema to report: an override never hides it.
+    if (doc[name] === undefined || doc[name] === null) doc[name] = {}
     const existing = doc[name]
-    if (typeof existing === 'object' && existing !== null && !Array.isArray(existing)) return existing as Record<string, unknown>
-    const created: Record<string, unknown> = {}
-    doc[name] = created
-    return created
+    return typeof existing === 'object' && !Array.isArray(existing) ? existing as Record<string, unknown> : {}
   }
   if (o.upstream !== undefined) block('upstream').url = o.upstream
   if (o.allowOrigins !== undefined) block('cors').allowedOrigins = o.allowOrigins
@@ -103,18 +103,18 @@ function applyOverrides (doc: Record<string, unknown>, o: Overrides): void {
 export function loadConfigText (text: string, source: string, overrides: Overrides = {}): LoadResult {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   if (document.errors.length > 0) {
-    return { ok: false, errors: document.errors.map((e) => `${source}: YAML ${e.message.split('\n')[0] as string}`) }
+    return { ok: false, errors: document.errors.map((e) => `${source}: YAML ${(e.message.split('\n')[0] as string).replace(/:$/, '')}`) }
   }
   const raw: unknown = document.toJS() ?? {}
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, errors: [`${source}: the file must be a YAML mapping (server:, upstream:, cors: …)`] }
   }
   const doc = raw as Record<string, unknown>
   applyOverrides(doc, overrides)
-  if (!validate(doc)) return { ok: false, errors: (validate.errors ?? []).map(describe) }
+  const valid = validate(doc)
+  const errors = [...(valid ? [] : (validate.errors as ErrorObject[]).map(describe)), ...securityProblems(doc)]
+  if (!valid || errors.length > 0) return { ok: false, errors }
   const config = deepFreeze(doc)
-  const problems = securityProblems(config)
-  if (problems.length > 0) return { ok: false, errors: problems }
   const snapshot: Snapshot = {
     config,
     cors: compilePolicy(config.cors),
@@ -140,7 +140,7 @@ export async function loadConfig (path: string | undefined, overrides: Overrides
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    return { ok: false, errors: [`${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`] }
+    return { ok: false, errors: [`${path}: cannot read the file (${(err as NodeJS.ErrnoException).code as string})`] }
   }
   return loadConfigText(text, path, overrides)
 }

@@ -2,7 +2,15 @@
 // work in a browser (DESIGN.md, "Refused as insecure"). Each problem names its path; none is fixed
 // silently, because a quietly "corrected" CORS policy is how permissive policies ship.
 import { isLoopbackHost, parseOriginEntry } from '../cors/origin.ts'
-import type { Config, CorsConfig } from './schema.ts'
+
+// The rules also run on a file that failed the schema, so that one report names every problem
+// (DESIGN.md): they read the raw document defensively and skip whatever has the wrong shape,
+// which the schema errors already name.
+type Doc = Record<string, unknown>
+const obj = (v: unknown): Doc => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Doc : {})
+function strings (v: unknown): [number, string][] {
+  return Array.isArray(v) ? v.flatMap((x, i): [number, string][] => typeof x === 'string' ? [[i, x]] : []) : []
+}
 
 /** Fetch "forbidden request-header names": a page can never set them, so allowing them is a mistake. */
 const FORBIDDEN_REQUEST_HEADERS = new Set([
@@ -18,41 +26,43 @@ const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK'])
 const NORMALISED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
-function corsRules (block: CorsConfig, at: string, problems: string[]): void {
-  const credentials = block.allowCredentials
-  block.allowedOrigins.forEach((entry, i) => {
+function methodProblem (method: string): string | undefined {
+  if (!TOKEN.test(method)) return 'is not a method name'
+  if (FORBIDDEN_METHODS.has(method.toUpperCase())) return 'is a forbidden method that browsers never send'
+  if (method !== method.toUpperCase() && NORMALISED_METHODS.has(method.toUpperCase())) {
+    return `could never match: browsers send ${method.toUpperCase()} in upper case; write "${method.toUpperCase()}"`
+  }
+  return undefined
+}
+
+function corsRules (block: Doc, at: string, problems: string[]): void {
+  const credentials = block.allowCredentials === true
+  for (const [i, entry] of strings(block.allowedOrigins)) {
     const path = `${at}.allowedOrigins[${i}]: "${entry}"`
     const parsed = parseOriginEntry(entry)
-    if (!parsed.ok) { problems.push(`${path} ${parsed.error}`); return }
-    if (!credentials) return
-    if (parsed.value.kind === 'any') {
-      problems.push(`${path} with allowCredentials: true is refused: every site could read responses sent with the user's credentials; list the origins instead`)
-      return
-    }
+    if (!parsed.ok) { problems.push(`${path} ${parsed.error}`); continue }
+    if (!credentials) continue
     const v = parsed.value
-    if (v.scheme === 'http' && (v.host === undefined || !isLoopbackHost(v.host))) {
+    if (v.kind === 'any') {
+      problems.push(`${path} with allowCredentials: true is refused: every site could read responses sent with the user's credentials; list the origins instead`)
+    } else if (v.scheme === 'http' && (v.host === undefined || !isLoopbackHost(v.host))) {
       problems.push(`${path} is plain http with allowCredentials: true, which is refused outside localhost/loopback: anyone on the network path can be that origin`)
     }
-  })
-  block.allowedMethods.forEach((method, i) => {
-    const path = `${at}.allowedMethods[${i}]: "${method}"`
-    if (method === '*') return
-    if (!TOKEN.test(method)) problems.push(`${path} is not a method name`)
-    else if (FORBIDDEN_METHODS.has(method.toUpperCase())) problems.push(`${path} is a forbidden method that browsers never send`)
-    else if (method !== method.toUpperCase() && NORMALISED_METHODS.has(method.toUpperCase())) {
-      problems.push(`${path} could never match: browsers send ${method.toUpperCase()} in upper case; write "${method.toUpperCase()}"`)
-    }
-  })
-  block.allowedHeaders.forEach((name, i) => {
+  }
+  for (const [i, method] of strings(block.allowedMethods)) {
+    const problem = method === '*' ? undefined : methodProblem(method)
+    if (problem !== undefined) problems.push(`${at}.allowedMethods[${i}]: "${method}" ${problem}`)
+  }
+  for (const [i, name] of strings(block.allowedHeaders)) {
     const path = `${at}.allowedHeaders[${i}]: "${name}"`
-    if (name === '*') return
     const lower = name.toLowerCase()
+    if (name === '*') continue
     if (!TOKEN.test(name)) problems.push(`${path} is not a header name`)
     else if (FORBIDDEN_REQUEST_HEADERS.has(lower) || lower.startsWith('proxy-') || lower.startsWith('sec-')) {
       problems.push(`${path} is a forbidden request header that browsers set themselves; remove it`)
     }
-  })
-  block.exposedHeaders.forEach((name, i) => {
+  }
+  for (const [i, name] of strings(block.exposedHeaders)) {
     const path = `${at}.exposedHeaders[${i}]: "${name}"`
     if (name === '*') {
       if (credentials) problems.push(`${path} with allowCredentials: true is refused: browsers treat it as a header literally named "*"; list the headers`)
@@ -61,27 +71,39 @@ function corsRules (block: CorsConfig, at: string, problems: string[]): void {
     } else if (FORBIDDEN_RESPONSE_HEADERS.has(name.toLowerCase())) {
       problems.push(`${path} can never be exposed to a page (Fetch forbidden response header)`)
     }
-  })
+  }
 }
 
-/** Every problem in a schema-valid configuration, each starting with its path. */
-export function securityProblems (config: Config): string[] {
+/** Every problem the schema cannot see, each starting with its path. `doc` may be schema-invalid. */
+export function securityProblems (doc: Doc): string[] {
   const problems: string[] = []
-  corsRules(config.cors, 'cors', problems)
-  if (config.shadow !== undefined) corsRules(config.shadow, 'shadow', problems)
+  corsRules(obj(doc.cors), 'cors', problems)
+  if (doc.shadow !== undefined) corsRules(obj(doc.shadow), 'shadow', problems)
   const seen = new Set<string>()
-  config.routes.forEach((route, i) => {
-    const path = `routes[${i}].path: "${route.path}"`
-    if (/[?#\\]|%|\/\.\.?(\/|$)|\/\//.test(route.path)) {
-      problems.push(`${path} must be a plain path without query, fragment, percent-escapes, dot segments or empty segments`)
+  const routes = Array.isArray(doc.routes) ? doc.routes : []
+  routes.forEach((route: unknown, i) => {
+    const r = obj(route)
+    if (typeof r.path === 'string') {
+      const path = `routes[${i}].path: "${r.path}"`
+      if (/[?#\\]|%|\/\.\.?(\/|$)|\/\//.test(r.path)) {
+        problems.push(`${path} must be a plain path without query, fragment, percent-escapes, dot segments or empty segments`)
+      }
+      if (seen.has(r.path)) problems.push(`${path} is listed twice; give each path one entry with all its methods`)
+      seen.add(r.path)
     }
-    if (seen.has(route.path)) problems.push(`${path} is listed twice; give each path one entry with all its methods`)
-    seen.add(route.path)
+    // The schema already refuses a route method that is not a token; the rest is checked here.
+    for (const [j, method] of strings(r.methods).filter(([, m]) => TOKEN.test(m))) {
+      const problem = methodProblem(method)
+      if (problem !== undefined) problems.push(`routes[${i}].methods[${j}]: "${method}" ${problem}`)
+    }
   })
-  let upstream: URL | undefined
-  try { upstream = new URL(config.upstream.url) } catch { problems.push(`upstream.url: "${config.upstream.url}" is not a URL`) }
-  if (upstream !== undefined && (upstream.pathname !== '/' || upstream.search !== '' || upstream.username !== '')) {
-    problems.push(`upstream.url: "${config.upstream.url}" must be scheme://host:port only (no path, query or credentials)`)
+  const url = obj(doc.upstream).url
+  if (typeof url === 'string' && /^https?:\/\//.test(url)) {
+    let upstream: URL | undefined
+    try { upstream = new URL(url) } catch { problems.push(`upstream.url: "${url}" is not a URL`) }
+    if (upstream !== undefined && (upstream.pathname !== '/' || upstream.search !== '' || upstream.hash !== '' || upstream.username !== '' || upstream.password !== '')) {
+      problems.push(`upstream.url: "${url}" must be scheme://host:port only (no path, query, fragment or credentials)`)
+    }
   }
   return problems
 }

@@ -84,6 +84,11 @@ function allowOriginHeaders (policy: CorsPolicy, origin: string, out: Record<str
   if (policy.settings.allowCredentials) out['access-control-allow-credentials'] = 'true'
 }
 
+function exposeHeaders (policy: CorsPolicy, origin: string, out: Record<string, string>): void {
+  allowOriginHeaders(policy, origin, out)
+  if (policy.exposeHeadersValue !== undefined) out['access-control-expose-headers'] = policy.exposeHeadersValue
+}
+
 /** Decide a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method). */
 export function decidePreflight (policy: CorsPolicy, facts: RequestFacts): CorsDecision {
   const failures: CorsFailure[] = []
@@ -101,19 +106,17 @@ export function decidePreflight (policy: CorsPolicy, facts: RequestFacts): CorsD
   }
 
   const requested = parseRequestHeaders(facts.requestHeaders)
-  if (!requested.ok) {
-    failures.push({ reason: 'invalid_request_headers', detail: requested.detail })
-  } else {
-    for (const name of requested.names) {
-      // `*` never covers Authorization (Fetch, "CORS-preflight fetch" step on headerNames).
-      if (policy.headers.has(name) || (policy.anyHeader && name !== 'authorization')) continue
-      failures.push({
-        reason: 'header_not_allowed',
-        detail: name === 'authorization' && policy.anyHeader
-          ? 'authorization is not covered by "*"; list it explicitly in allowedHeaders'
-          : `${name} is not in allowedHeaders`
-      })
-    }
+  const names = requested.ok ? requested.names : []
+  if (!requested.ok) failures.push({ reason: 'invalid_request_headers', detail: requested.detail })
+  for (const name of names) {
+    // `*` never covers Authorization (Fetch, "CORS-preflight fetch" step on headerNames).
+    if (policy.headers.has(name) || (policy.anyHeader && name !== 'authorization')) continue
+    failures.push({
+      reason: 'header_not_allowed',
+      detail: name === 'authorization' && policy.anyHeader
+        ? 'authorization is not covered by "*"; list it explicitly in allowedHeaders'
+        : `${name} is not in allowedHeaders`
+    })
   }
 
   const privateNetwork = facts.requestPrivateNetwork === 'true'
@@ -126,8 +129,8 @@ export function decidePreflight (policy: CorsPolicy, facts: RequestFacts): CorsD
   if (first === undefined) {
     allowOriginHeaders(policy, origin, headers)
     // With credentials a literal `*` is not a wildcard for the browser, so echo what was asked.
-    headers['access-control-allow-methods'] = policy.anyMethod && credentials ? method : policy.allowMethodsValue
-    const names = requested.ok ? requested.names : []
+    const allowMethods = policy.anyMethod && credentials ? method : policy.allowMethodsValue
+    if (allowMethods !== undefined) headers['access-control-allow-methods'] = allowMethods
     const allowHeaders = policy.anyHeader && credentials ? (names.length > 0 ? names.join(', ') : undefined) : policy.allowHeadersValue
     if (allowHeaders !== undefined) headers['access-control-allow-headers'] = allowHeaders
     if (policy.maxAgeValue !== undefined) headers['access-control-max-age'] = policy.maxAgeValue
@@ -146,16 +149,21 @@ export function decidePreflight (policy: CorsPolicy, facts: RequestFacts): CorsD
 
 /** Decide an actual (non-preflight) request: what to add to the response, and whether to refuse it. */
 export function decideActual (policy: CorsPolicy, facts: RequestFacts): CorsDecision {
-  const vary = policy.staticAny ? undefined : 'Origin'
   const origin = facts.origin
   const headers: Record<string, string> = {}
   const decision = (outcome: CorsOutcome, reason: CorsReason, failures: CorsFailure[], matched?: string): CorsDecision =>
-    ({ preflight: false, outcome, reason, failures, matched, headers, vary })
-  if (origin === undefined) return decision('none', 'no_origin', [])
+    // A static `*` answer is the same for every origin, so it needs no Vary; a refusal still depends on Origin.
+    ({ preflight: false, outcome, reason, failures, matched, headers, vary: policy.staticAny && outcome !== 'denied' ? undefined : 'Origin' })
+  if (origin === undefined) {
+    // Fetch, "CORS protocol and HTTP caches": a resource that is public to every origin sends
+    // `Access-Control-Allow-Origin: *` on every response, so a cached answer to a request without
+    // Origin is still readable by a page. Otherwise the answer depends on Origin and carries Vary.
+    if (policy.staticAny) exposeHeaders(policy, '*', headers)
+    return decision('none', 'no_origin', [])
+  }
   const o = originFailure(policy, origin)
   if ('matched' in o) {
-    allowOriginHeaders(policy, origin, headers)
-    if (policy.exposeHeadersValue !== undefined) headers['access-control-expose-headers'] = policy.exposeHeadersValue
+    exposeHeaders(policy, origin, headers)
     return decision('allowed', 'allowed', [], o.matched)
   }
   // Browsers send Origin on same-origin POSTs too; those need no CORS headers and are not refused.

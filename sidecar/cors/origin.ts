@@ -31,6 +31,14 @@ function validPort (port: string): boolean {
   return PORT.test(port) && !port.startsWith('0') && Number(port) <= 65535
 }
 
+function canonicalHost (scheme: string, host: string): string | undefined {
+  try {
+    return new URL(`${scheme}://${host}`).hostname
+  } catch {
+    return undefined
+  }
+}
+
 /** Loopback and localhost hosts, where plain http is as private as https (DESIGN.md, refused configurations). */
 export function isLoopbackHost (host: string): boolean {
   return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
@@ -43,7 +51,7 @@ export function isLoopbackHost (host: string): boolean {
 export function parseOriginEntry (entry: string): EntryResult {
   const fail = (error: string): EntryResult => ({ ok: false, error })
   if (entry === '*') return { ok: true, value: { kind: 'any', entry } }
-  if (entry === 'null') return fail('the "null" origin is refused: any sandboxed iframe, file:// page or redirect can send it')
+  if (entry === 'null') return fail('is refused: any sandboxed iframe, file:// page or redirect can send the "null" origin')
   const sep = entry.indexOf('://')
   if (sep <= 0) return fail('is not an origin: write scheme://host[:port], e.g. https://app.example.com')
   const scheme = entry.slice(0, sep)
@@ -70,11 +78,17 @@ export function parseOriginEntry (entry: string): EntryResult {
 
   let suffix: string | undefined
   let host: string | undefined = rest
+  // Browsers send hosts as the WHATWG URL parser serializes them (127.1 → 127.0.0.1, IDN → xn--,
+  // [0:0::1] → [::1]); an entry written any other way could never match.
+  const canonical = canonicalHost(scheme, rest.startsWith('*.') ? rest.slice(2) : rest)
+  if (canonical !== undefined && canonical !== (rest.startsWith('*.') ? rest.slice(2) : rest)) {
+    return fail(`is not how browsers write this host: they send "${canonical}"`)
+  }
   if (rest.startsWith('*.')) {
     suffix = rest.slice(1)
     host = undefined
     const base = suffix.slice(1)
-    if (!validHost(base) || IPV6.test(base)) return fail(`has an invalid host "${base}" after "*."`)
+    if (!validHost(base) || IPV6.test(base) || /^[0-9.]+$/.test(base)) return fail(`has an invalid host "${base}" after "*."`)
     // tldts knows the Public Suffix List, private section included (github.io, appspot.com …):
     // a wildcard over a public suffix lets anyone who can register a name there in.
     if (getDomain(base, { allowPrivateDomains: true }) === null) {
@@ -98,7 +112,12 @@ const SERIALIZED_ORIGIN = /^([a-z][a-z0-9+.-]*):\/\/([^:/?#@[\]]+|\[[0-9a-f:.]+\
 export function parseRequestOrigin (value: string): RequestOrigin | undefined {
   const m = SERIALIZED_ORIGIN.exec(value)
   if (m === null) return undefined
-  return { scheme: m[1] as string, host: m[2] as string, port: m[3] }
+  const scheme = m[1] as string
+  const port = m[3]
+  // A browser never writes a default port, a leading zero or an impossible port: such a value is
+  // not a serialized origin, and a `:*` pattern must not treat it as one.
+  if (port !== undefined && (!validPort(port) || port === DEFAULT_PORT[scheme])) return undefined
+  return { scheme, host: m[2] as string, port }
 }
 
 /** Does a pattern entry cover this origin? Exact entries are looked up in a Set instead. */

@@ -25,7 +25,7 @@ export interface CorsPolicy {
   readonly anyHeader: boolean
   /** Lower-case names. */
   readonly headers: ReadonlySet<string>
-  readonly allowMethodsValue: string
+  readonly allowMethodsValue: string | undefined
   readonly allowHeadersValue: string | undefined
   readonly exposeHeadersValue: string | undefined
   readonly maxAgeValue: string | undefined
@@ -69,7 +69,7 @@ export function compilePolicy (settings: CorsSettings): CorsPolicy {
     methods: new Set(settings.allowedMethods),
     anyHeader,
     headers: new Set(headers),
-    allowMethodsValue: [...new Set(settings.allowedMethods)].join(', '),
+    allowMethodsValue: settings.allowedMethods.length > 0 ? [...new Set(settings.allowedMethods)].join(', ') : undefined,
     allowHeadersValue: headers.length > 0 ? headers.join(', ') : undefined,
     exposeHeadersValue: exposed.length > 0 ? exposed.join(', ') : undefined,
     maxAgeValue: settings.maxAge === undefined ? undefined : String(settings.maxAge),

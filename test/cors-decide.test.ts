@@ -2,25 +2,14 @@
 // and HTTP caches") and DESIGN.md "CORS semantics": what a preflight and an actual request get back.
 import t from 'tap'
 import { compilePolicy, type CorsSettings } from '../sidecar/cors/policy.ts'
+import { settings as base } from './fixtures/cors.ts'
 import {
   decideActual, decidePreflight, isPreflight, MAX_REQUEST_HEADERS, parseRequestHeaders,
   type CorsDecision, type RequestFacts
 } from '../sidecar/cors/decide.ts'
 
-function settings (overrides: Partial<CorsSettings> = {}): CorsSettings {
-  return {
-    allowedOrigins: ['https://app.example.com', 'https://*.example.com', 'http://localhost:*'],
-    allowedMethods: ['POST', 'PUT'],
-    allowedHeaders: ['content-type', 'x-request-id'],
-    exposedHeaders: ['x-request-id'],
-    allowCredentials: false,
-    allowPrivateNetwork: false,
-    enforce: true,
-    ...overrides
-  }
-}
-
-const policy = (overrides: Partial<CorsSettings> = {}) => compilePolicy(settings(overrides))
+// PUT is listed here so that method cases have a non-safelisted method that is allowed.
+const policy = (overrides: Partial<CorsSettings> = {}) => compilePolicy(base({ allowedMethods: ['POST', 'PUT'], ...overrides }))
 
 function preflight (overrides: Partial<CorsSettings>, facts: Partial<RequestFacts>): CorsDecision {
   return decidePreflight(policy(overrides), { method: 'OPTIONS', origin: 'https://app.example.com', requestMethod: 'POST', ...facts })

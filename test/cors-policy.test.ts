@@ -5,19 +5,7 @@ import t from 'tap'
 import { compilePolicy, headerList, matchOrigin, type CorsPolicy, type CorsSettings } from '../sidecar/cors/policy.ts'
 import { parseRequestOrigin } from '../sidecar/cors/origin.ts'
 import { decidePreflight } from '../sidecar/cors/decide.ts'
-
-function settings (overrides: Partial<CorsSettings> = {}): CorsSettings {
-  return {
-    allowedOrigins: ['https://app.example.com', 'https://*.example.com', 'http://localhost:*'],
-    allowedMethods: ['POST'],
-    allowedHeaders: ['content-type', 'x-request-id'],
-    exposedHeaders: ['x-request-id'],
-    allowCredentials: false,
-    allowPrivateNetwork: false,
-    enforce: true,
-    ...overrides
-  }
-}
+import { settings } from './fixtures/cors.ts'
 
 /** The allowlist entry covering this Origin header value; undefined when it is not a serialized origin. */
 function match (policy: CorsPolicy, origin: string): string | undefined {

@@ -2,18 +2,37 @@
 // forward (DESIGN.md, "Request path"). It builds a fastify instance and never listens (main.ts does).
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { Transform, type TransformCallback } from 'node:stream'
+import { performance } from 'node:perf_hooks'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import type { ConfigStore } from './config/store.ts'
 import type { Snapshot } from './config/load.ts'
 import { decideActual, decidePreflight, isPreflight, type CorsDecision } from './cors/decide.ts'
 import { BodyTooLargeError, ERRORS, errorBody, upstreamErrorCode, type ErrorCode } from './errors.ts'
+import { countDenial, statusClass, type Metrics, type UpstreamErrorKind } from './metrics.ts'
 import { matchRoute } from './routes.ts'
 
 export interface PublicAppDeps {
   store: ConfigStore
   logger: FastifyBaseLogger
+  metrics: Metrics
+}
+
+/** What happened on the way to the upstream and back, for the log line and the metrics. */
+interface Forwarded {
+  start: number
+  status: number | undefined
+  ms: number | undefined
+  /** Body bytes sent up and relayed back, counted as they stream (or taken from Content-Length). */
+  bytesIn: () => number
+  bytesOut: () => number
+}
+
+const UPSTREAM_ERROR_KIND: Partial<Record<ErrorCode, UpstreamErrorKind>> = {
+  upstream_unavailable: 'connect',
+  upstream_timeout: 'timeout',
+  upstream_error: 'reset'
 }
 
 declare module 'fastify' {
@@ -23,6 +42,9 @@ declare module 'fastify' {
     /** The configured route that matched (a bounded label), or undefined. */
     route: string | undefined
     errorCode: ErrorCode | undefined
+    forwarded: Forwarded | undefined
+    /** Set by the body parser for bodies without Content-Length. */
+    bodyCounter: ByteCounter | undefined
   }
 }
 
@@ -60,21 +82,32 @@ function mergeVary (upstream: string | string[], ours: string): string {
   return existing.join(', ')
 }
 
-/** Counts a chunked body as it streams and fails it past the limit (413), without buffering it. */
-class BodyLimit extends Transform {
-  #seen = 0
+/**
+ * Counts a body as it streams, without buffering it; past `limit` it fails the stream, which aborts
+ * the upstream request and becomes a 413 (chunked request bodies have no Content-Length to check).
+ */
+class ByteCounter extends Transform {
+  seen = 0
   readonly #limit: number
-  constructor (limit: number) {
+  constructor (limit = Infinity) {
     super()
     this.#limit = limit
   }
 
   override _transform (chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.#seen += chunk.length
-    if (this.#seen > this.#limit) done(new BodyTooLargeError(this.#limit))
+    this.seen += chunk.length
+    if (this.seen > this.#limit) done(new BodyTooLargeError(this.#limit))
     else done(null, chunk)
   }
 }
+
+/** A byte count: the declared Content-Length when there is one, else what a counter saw. */
+function byteCount (length: string | undefined, counter: ByteCounter | undefined): () => number {
+  if (length !== undefined) { const n = Number(length); return () => n }
+  return () => counter === undefined ? 0 : counter.seen
+}
+
+const round = (ms: number): number => Math.round(ms * 100) / 100
 
 export function sendError (reply: FastifyReply, code: ErrorCode, message?: string): FastifyReply {
   reply.request.errorCode = code
@@ -102,6 +135,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   app.decorateRequest('cors', undefined)
   app.decorateRequest('route', undefined)
   app.decorateRequest('errorCode', undefined)
+  app.decorateRequest('forwarded', undefined)
+  app.decorateRequest('bodyCounter', undefined)
+  const m = deps.metrics
 
   const upstream = initial.config.upstream
   await app.register(replyFrom, {
@@ -121,7 +157,8 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   app.addContentTypeParser('*', (req, payload, done) => {
     const limit = req.snap.config.limits.maxBodyBytes
     if (req.headers['content-length'] !== undefined) { done(null, payload); return } // checked in onRequest
-    const counter = new BodyLimit(limit)
+    const counter = new ByteCounter(limit)
+    req.bodyCounter = counter
     payload.on('error', (err) => counter.destroy(err))
     done(null, payload.pipe(counter))
   })
@@ -133,6 +170,8 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     const headers = raw.headers
     reply.header('x-request-id', request.id)
     const origin = headers.origin
+    m.inFlight.inc()
+    reply.raw.once('close', () => m.inFlight.dec())
 
     // 2. Preflights are always answered here: never forwarded, never queued, never routed.
     const acrm = headers['access-control-request-method']
@@ -146,6 +185,8 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       })
       request.cors = d
       reply.header('vary', d.vary)
+      m.preflights.inc({ result: d.outcome, cors_entry: d.matched ?? '' })
+      if (d.outcome === 'denied') countDenial(m, d)
       if (d.outcome === 'denied') return sendError(reply, 'cors_preflight_denied', `The CORS preflight was denied: ${(d.failures[0] as { detail: string }).detail}.`)
       reply.headers(d.headers)
       // Content-Length: 0 for older Safari (CORS-NOTES); any 2xx is a success per Fetch.
@@ -158,17 +199,18 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       selfOrigin: origin === undefined ? undefined : selfOrigin(raw, trustProxy)
     })
     request.cors = d
+    if (d.outcome === 'denied') countDenial(m, d)
     if (d.vary !== undefined) reply.header('vary', d.vary)
     // Sidecar-generated errors carry the same CORS headers as a success, so the page can read them.
     reply.headers(d.headers)
 
     // 3. Route allowlist.
-    const m = matchRoute(snap.routes, raw.url as string, raw.method as string)
-    if (m.kind === 'bad_path') return sendError(reply, 'bad_path')
-    if (m.kind === 'not_found') return sendError(reply, 'not_found')
-    request.route = m.route
-    if (m.kind === 'method_not_allowed') {
-      reply.header('allow', m.allow)
+    const match = matchRoute(snap.routes, raw.url as string, raw.method as string)
+    if (match.kind === 'bad_path') return sendError(reply, 'bad_path')
+    if (match.kind === 'not_found') return sendError(reply, 'not_found')
+    request.route = match.route
+    if (match.kind === 'method_not_allowed') {
+      reply.header('allow', match.allow)
       return sendError(reply, 'method_not_allowed')
     }
 
@@ -186,7 +228,33 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   })
 
   const forward = (request: FastifyRequest, reply: FastifyReply): void => {
+    let relayed: ByteCounter | undefined
+    let declared: string | undefined
+    const f: Forwarded = {
+      start: performance.now(),
+      status: undefined,
+      ms: undefined,
+      bytesIn: byteCount(request.headers['content-length'], request.bodyCounter),
+      bytesOut: () => declared !== undefined ? Number(declared) : relayed === undefined ? 0 : relayed.seen
+    }
+    request.forwarded = f
+    m.upstreamInFlight.inc()
+    reply.raw.once('close', () => m.upstreamInFlight.dec())
     reply.from(undefined, {
+      onResponse: (req, rep, raw) => {
+        // reply-from types this as a server response; it is undici's response to our request.
+        const res = raw as unknown as { statusCode: number; headers: Record<string, string | string[] | undefined>; stream: Readable }
+        f.status = res.statusCode
+        f.ms = performance.now() - f.start
+        m.upstreamDuration.observe({ route: req.route as string, status_class: statusClass(res.statusCode) }, f.ms / 1000)
+        declared = res.headers['content-length'] as string | undefined
+        let body = res.stream
+        if (declared === undefined) {
+          relayed = new ByteCounter()
+          body = body.pipe(relayed)
+        }
+        void rep.send(body)
+      },
       // reply-from has already removed `Connection` and the headers it names (RFC 9110 §7.6.1).
       rewriteRequestHeaders: (req, h) => {
         const raw = req.raw as IncomingMessage
@@ -219,7 +287,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       },
       onError: (r, { error }) => {
         const code = upstreamErrorCode(error)
-        if (code === 'payload_too_large') r.header('connection', 'close')
+        const kind = UPSTREAM_ERROR_KIND[code]
+        if (kind !== undefined) m.upstreamErrors.inc({ kind })
+        else r.header('connection', 'close') // payload_too_large: the rest of the body is not read
         sendError(r as unknown as FastifyReply, code)
       }
     })
@@ -236,17 +306,39 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
 
   app.addHook('onResponse', async (request, reply) => {
     const d = request.cors
-    request.log.info({
-      method: request.raw.method,
+    const status = reply.statusCode
+    const route = request.route ?? '(unmatched)'
+    const method = request.raw.method as string
+    const f = request.forwarded
+    const preflight = d?.preflight === true
+    if (!preflight) {
+      const sc = statusClass(status)
+      m.requests.inc({ route, method, status_class: sc, cors: d?.outcome ?? 'none', cors_entry: d?.matched ?? '' })
+      m.requestDuration.observe({ route, method, status_class: sc }, reply.elapsedTime / 1000)
+      if (f !== undefined) {
+        m.requestBytes.inc({ route }, f.bytesIn())
+        m.responseBytes.inc({ route }, f.bytesOut())
+      }
+    }
+    const line = {
+      method,
       route: request.route,
-      status: reply.statusCode,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      status,
+      durationMs: round(reply.elapsedTime),
       cors: d?.outcome,
       corsReason: d?.reason,
       corsMatched: d?.matched,
-      preflight: d?.preflight,
+      preflight,
+      upstreamStatus: f?.status,
+      upstreamMs: f?.ms === undefined ? undefined : round(f.ms),
+      bytesIn: f?.bytesIn(),
+      bytesOut: f?.bytesOut(),
       error: request.errorCode
-    }, 'request')
+    }
+    // Allowed preflights are the bulk of CORS traffic and say little: debug, so they do not
+    // dominate logging cost at load. A denied one is the interesting case and stays at info.
+    if (preflight && d?.outcome === 'allowed') request.log.debug(line, 'request')
+    else request.log.info(line, 'request')
   })
 
   return app

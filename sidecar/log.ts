@@ -3,6 +3,7 @@
 // request logging is off; app.ts writes one line per request from fields it chooses, and these
 // serializers keep anything else that logs a request or an error from leaking the same things.
 import pino, { type Logger, type LoggerOptions } from 'pino'
+import pretty from 'pino-pretty'
 
 /** The path of a request target without its query string. */
 export function pathOnly (url: string): string {
@@ -26,6 +27,11 @@ export function loggerOptions (level: string): LoggerOptions {
   }
 }
 
-export function createLogger (level: string, destination?: pino.DestinationStream): Logger {
-  return destination === undefined ? pino(loggerOptions(level)) : pino(loggerOptions(level), destination)
+/**
+ * JSON lines for machines; human-readable lines only when a person watches a terminal. The pretty
+ * printer formats the same (already redacted) JSON, so it can never show more than the JSON would.
+ */
+export function createLogger (level: string, destination?: pino.DestinationStream, humanReadable = destination === undefined && process.stdout.isTTY === true): Logger {
+  const out = humanReadable ? pretty({ destination: destination ?? 1, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }) : destination
+  return out === undefined ? pino(loggerOptions(level)) : pino(loggerOptions(level), out)
 }

@@ -3,11 +3,14 @@
 // requests up to shutdown.timeout → exit 0). Nothing here decides anything about requests.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { DestinationStream } from 'pino'
+import { Registry } from 'prom-client'
 import { buildAdminApp, type AdminState } from './admin.ts'
 import { buildPublicApp } from './app.ts'
 import type { Snapshot } from './config/load.ts'
 import { ConfigStore } from './config/store.ts'
+import { startHealthChecks } from './health.ts'
 import { createLogger } from './log.ts'
+import { createMetrics } from './metrics.ts'
 
 export interface Running {
   publicUrl: string
@@ -18,12 +21,31 @@ export interface Running {
   done: Promise<number>
 }
 
-export async function serve (snap: Snapshot, destination?: DestinationStream): Promise<Running> {
-  const logger = createLogger(snap.config.log.level, destination)
+export interface ServeOptions {
+  version: string
+  /** Where log lines go (tests); stdout otherwise. */
+  destination?: DestinationStream | undefined
+}
+
+export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Running> {
+  const logger = createLogger(snap.config.log.level, opts.destination)
   const store = new ConfigStore(snap)
   const state: AdminState = { draining: false }
-  const publicApp = await buildPublicApp({ store, logger })
-  const adminApp = buildAdminApp({ store, state, logger })
+  const metrics = createMetrics(new Registry(), { version: opts.version, config: () => ({ hash: store.current().hash, generation: store.generation }) })
+  const { upstream } = snap.config
+  let lastOk: boolean | undefined
+  const health = startHealthChecks({
+    url: `${upstream.url}${upstream.healthPath}`,
+    intervalMs: snap.ms.healthInterval,
+    timeoutMs: snap.ms.healthTimeout,
+    onResult: (ok) => {
+      metrics.upstreamUp.set(ok ? 1 : 0)
+      if (ok !== lastOk) logger[ok ? 'info' : 'warn']({ upstream: upstream.url, detail: health.state.detail }, ok ? 'upstream healthy' : 'upstream unhealthy')
+      lastOk = ok
+    }
+  })
+  const publicApp = await buildPublicApp({ store, logger, metrics })
+  const adminApp = buildAdminApp({ store, state, logger, metrics, health })
   const { server, admin } = snap.config
   const publicUrl = await publicApp.listen({ host: server.host, port: server.port })
   const adminUrl = await adminApp.listen({ host: admin.host, port: admin.port })
@@ -35,6 +57,7 @@ export async function serve (snap: Snapshot, destination?: DestinationStream): P
   let finish!: (code: number) => void
   const done = new Promise<number>((resolve) => { finish = resolve })
   const close = async (): Promise<void> => {
+    health.stop()
     await Promise.all([publicApp.close(), adminApp.close()])
   }
   const shutdown = (reason: string): void => {

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream'
 import { buildPublicApp } from '../sidecar/app.ts'
 import { ConfigStore } from '../sidecar/config/store.ts'
 import { createLogger } from '../sidecar/log.ts'
-import { snapshot } from './fixtures/sidecar.ts'
+import { snapshot, testMetrics } from './fixtures/sidecar.ts'
 
 t.test('a failure in the request path answers 500 internal_error and the next request works', async (t) => {
   const lines: string[] = []
@@ -13,7 +13,7 @@ t.test('a failure in the request path answers 500 internal_error and the next re
   const faulty = Object.assign(Object.create(store) as ConfigStore, {
     current: () => { if (fail) { fail = false; throw new Error('boom') } return store.current() }
   })
-  const app = await buildPublicApp({ store: faulty, logger: createLogger('info', new Writable({ write (c: Buffer, _e, cb) { lines.push(c.toString()); cb() } })) })
+  const app = await buildPublicApp({ store: faulty, metrics: testMetrics(), logger: createLogger('info', new Writable({ write (c: Buffer, _e, cb) { lines.push(c.toString()); cb() } })) })
   t.teardown(() => app.close())
   fail = true
   const res = await app.inject({ method: 'GET', url: '/nowhere' })

@@ -35,6 +35,8 @@ const DEFAULTS = {
   upstream: {
     url: 'http://127.0.0.1:8080',
     healthPath: '/healthz',
+    healthInterval: '5s',
+    healthTimeout: '2s',
     connectTimeout: '5s',
     requestTimeout: '300s',
     maxConcurrent: 32,
@@ -70,6 +72,8 @@ t.test('the DESIGN.md contract example loads with every value as written', async
     upstream: {
       url: 'http://127.0.0.1:8080',
       healthPath: '/healthz',
+      healthInterval: '5s',
+      healthTimeout: '2s',
       connectTimeout: '5s',
       requestTimeout: '300s',
       maxConcurrent: 32,
@@ -164,10 +168,10 @@ t.test('a file that is empty, only comments, only a document marker or a YAML nu
 
 t.test('durations are converted to milliseconds', async (t) => {
   t.strictSame(load(readFileSync(CONTRACT, 'utf8')).ms, {
-    connectTimeout: 5000, requestTimeout: 300000, queueTimeout: 30000, shutdownDelay: 5000, shutdownTimeout: 30000
+    connectTimeout: 5000, requestTimeout: 300000, healthInterval: 5000, healthTimeout: 2000, queueTimeout: 30000, shutdownDelay: 5000, shutdownTimeout: 30000
   })
   t.strictSame(load('upstream: { connectTimeout: 250ms, requestTimeout: 5m, queue: { timeout: 0s } }\nshutdown: { delay: 1h, timeout: 1500ms }').ms, {
-    connectTimeout: 250, requestTimeout: 300000, queueTimeout: 0, shutdownDelay: 3600000, shutdownTimeout: 1500
+    connectTimeout: 250, requestTimeout: 300000, healthInterval: 5000, healthTimeout: 2000, queueTimeout: 0, shutdownDelay: 3600000, shutdownTimeout: 1500
   })
 })
 
@@ -254,7 +258,7 @@ t.test('an unknown field that differs only in case, or is longer than a known on
 
 t.test('an unknown field with no near miss lists the known fields without a hint', async (t) => {
   const [e] = problems('upstream: { retries: 3 }')
-  t.match(e, /^upstream\.retries: unknown field; known fields: url, healthPath, connectTimeout, requestTimeout, maxConcurrent, queue$/)
+  t.match(e, /^upstream\.retries: unknown field; known fields: url, healthPath, healthInterval, healthTimeout, connectTimeout, requestTimeout, maxConcurrent, queue$/)
   t.match(problems('metrics: { port: 9100 }')[0], /^metrics: unknown field; known fields: server, admin, upstream, routes, cors, shadow, limits, shutdown, log$/)
 })
 

@@ -25,3 +25,22 @@ t.test('pathOnly drops the query string', async (t) => {
 t.test('without a destination the logger writes to stdout', async (t) => {
   t.equal(typeof createLogger('silent').info, 'function')
 })
+
+t.test('on a terminal the lines are human-readable, and still redacted', async (t) => {
+  const lines: string[] = []
+  const log = createLogger('info', new Writable({ write (c: Buffer, _e, cb) { lines.push(c.toString()); cb() } }), true)
+  log.info({ headers: { authorization: 'Bearer s3cret' }, route: '/process/text' }, 'request')
+  log.flush()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const text = lines.join('')
+  t.match(text, /INFO.*request/)
+  t.match(text, /route: "\/process\/text"/)
+  t.notMatch(text, /s3cret/)
+  t.throws(() => JSON.parse(text), 'not JSON')
+})
+
+t.test('on a terminal without a given destination, the pretty printer writes to stdout', async (t) => {
+  const log = createLogger('silent', undefined, true)
+  log.info('nothing is written at level silent')
+  t.equal(log.level, 'silent')
+})

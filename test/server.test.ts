@@ -20,7 +20,7 @@ t.test('/livez and /readyz answer on the admin port only; draining turns readine
   const up = await startUpstream()
   t.teardown(up.close)
   const logs: string[] = []
-  const r = await serve(base(up.url, '{ delay: 300ms, timeout: 2s }'), sink(logs))
+  const r = await serve(base(up.url, '{ delay: 300ms, timeout: 2s }'), { version: '1.0.0', destination: sink(logs) })
   t.match(logs.join(''), /cors\.allowedOrigins is empty/)
   t.same(await (await fetch(`${r.adminUrl}/livez`)).json(), { status: 'ok' })
   const ready = await fetch(`${r.adminUrl}/readyz`)
@@ -40,7 +40,7 @@ t.test('/livez and /readyz answer on the admin port only; draining turns readine
 t.test('requests in flight finish before exit', async (t) => {
   const up = await startUpstream()
   t.teardown(up.close)
-  const r = await serve(base(up.url, '{ delay: 0s, timeout: 5s }'), sink([]))
+  const r = await serve(base(up.url, '{ delay: 0s, timeout: 5s }'), { version: '1.0.0', destination: sink([]) })
   const inflight = fetch(`${r.publicUrl}/slow`, { method: 'POST', body: 'x' })
   await new Promise((resolve) => setTimeout(resolve, 50))
   r.shutdown('SIGTERM')
@@ -54,7 +54,7 @@ t.test('shutdown.timeout cuts off requests that do not finish; a second signal e
   const up = await startUpstream()
   t.teardown(up.close)
   const logs: string[] = []
-  const r = await serve(base(up.url, '{ delay: 0s, timeout: 200ms }'), sink(logs))
+  const r = await serve(base(up.url, '{ delay: 0s, timeout: 200ms }'), { version: '1.0.0', destination: sink(logs) })
   const hung = fetch(`${r.publicUrl}/hang`, { method: 'POST', body: 'x' }).catch((err: Error) => err)
   await new Promise((resolve) => setTimeout(resolve, 50))
   r.shutdown('SIGTERM')
@@ -62,7 +62,7 @@ t.test('shutdown.timeout cuts off requests that do not finish; a second signal e
   t.type(await hung, Error, 'the hung request was cut off')
   t.match(logs.join(''), /shutdown\.timeout reached/)
 
-  const r2 = await serve(base(up.url, '{ delay: 10s, timeout: 10s }'), sink(logs))
+  const r2 = await serve(base(up.url, '{ delay: 10s, timeout: 10s }'), { version: '1.0.0', destination: sink(logs) })
   r2.shutdown('SIGTERM')
   r2.shutdown('SIGINT')
   t.equal(await r2.done, 1)

@@ -132,7 +132,7 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
     return e.verdict === 'denied' ? 1 : 0
   }
 
-  const running = await serve(snap)
+  const running = await serve(snap, { version })
   io.started?.(running)
   const code = await running.done
   await standin?.close()

@@ -16,7 +16,10 @@ export interface Snapshot {
   readonly shadow: CorsPolicy | undefined
   readonly routes: RouteTable
   /** Durations in milliseconds. */
-  readonly ms: Readonly<{ connectTimeout: number; requestTimeout: number; queueTimeout: number; shutdownDelay: number; shutdownTimeout: number }>
+  readonly ms: Readonly<{
+    connectTimeout: number; requestTimeout: number; healthInterval: number; healthTimeout: number
+    queueTimeout: number; shutdownDelay: number; shutdownTimeout: number
+  }>
   /** First 12 hex digits of the SHA-256 of the validated configuration, to tell versions apart. */
   readonly hash: string
   readonly source: string
@@ -123,6 +126,8 @@ export function loadConfigText (text: string, source: string, overrides: Overrid
     ms: Object.freeze({
       connectTimeout: parseDuration(config.upstream.connectTimeout),
       requestTimeout: parseDuration(config.upstream.requestTimeout),
+      healthInterval: parseDuration(config.upstream.healthInterval),
+      healthTimeout: parseDuration(config.upstream.healthTimeout),
       queueTimeout: parseDuration(config.upstream.queue.timeout),
       shutdownDelay: parseDuration(config.shutdown.delay),
       shutdownTimeout: parseDuration(config.shutdown.timeout)

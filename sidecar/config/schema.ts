@@ -52,6 +52,8 @@ export const ConfigSchema = Type.Object({
   upstream: Type.Object({
     url: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8080' }),
     healthPath: Type.String({ pattern: '^/', default: '/healthz' }),
+    healthInterval: duration('5s'),
+    healthTimeout: duration('2s'),
     connectTimeout: duration('5s'),
     requestTimeout: duration('300s'),
     maxConcurrent: Type.Integer({ minimum: 1, default: 32 }),

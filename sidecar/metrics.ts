@@ -1,0 +1,160 @@
+// Every metric the sidecar exports, created on an injected Registry (never prom-client's global one).
+// All names start with `pai_sidecar_`: the Private AI container already exports `http_requests_total`.
+// Label values are bounded by the configuration (routes, allowlist entries) or by fixed sets; never a
+// raw path, Origin string, query or user value. docs/METRICS.md documents each one (a test checks).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { CorsDecision } from './cors/decide.ts'
+
+export const PREFIX = 'pai_sidecar_'
+
+/** From a cached preflight (ms) to a large file through the model (minutes). */
+export const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']
+
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset'
+
+export interface Metrics {
+  registry: Registry
+  requests: Counter<'route' | 'method' | 'status_class' | 'cors' | 'cors_entry'>
+  requestDuration: Histogram<'route' | 'method' | 'status_class'>
+  upstreamDuration: Histogram<'route' | 'status_class'>
+  preflights: Counter<'result' | 'cors_entry'>
+  corsDenials: Counter<'reason' | 'kind'>
+  inFlight: Gauge
+  upstreamInFlight: Gauge
+  requestBytes: Counter<'route'>
+  responseBytes: Counter<'route'>
+  upstreamErrors: Counter<'kind'>
+  upstreamUp: Gauge
+  configReloads: Counter<'result'>
+}
+
+export interface MetricsOptions {
+  version: string
+  /** Read at scrape time, so a reload needs no bookkeeping here. */
+  config: () => { hash: string; generation: number }
+}
+
+export function createMetrics (registry: Registry, opts: MetricsOptions): Metrics {
+  const registers = [registry]
+  const m: Metrics = {
+    registry,
+    requests: new Counter({
+      name: `${PREFIX}requests_total`,
+      help: 'Requests answered on the public port, preflights excepted (see preflights_total).',
+      labelNames: ['route', 'method', 'status_class', 'cors', 'cors_entry'],
+      registers
+    }),
+    requestDuration: new Histogram({
+      name: `${PREFIX}request_duration_seconds`,
+      help: 'Time from the request arriving to the response finishing, preflights excepted.',
+      labelNames: ['route', 'method', 'status_class'],
+      buckets: DURATION_BUCKETS,
+      registers
+    }),
+    upstreamDuration: new Histogram({
+      name: `${PREFIX}upstream_duration_seconds`,
+      help: 'Time from forwarding a request to the upstream\'s response headers (the model\'s work).',
+      labelNames: ['route', 'status_class'],
+      buckets: DURATION_BUCKETS,
+      registers
+    }),
+    preflights: new Counter({
+      name: `${PREFIX}preflights_total`,
+      help: 'CORS preflights answered by the sidecar, by result and matching allowlist entry.',
+      labelNames: ['result', 'cors_entry'],
+      registers
+    }),
+    corsDenials: new Counter({
+      name: `${PREFIX}cors_denials_total`,
+      help: 'Denied CORS preflights and requests by their first failed check; kind is preflight or request (counted also when cors.enforce is false).',
+      labelNames: ['reason', 'kind'],
+      registers
+    }),
+    inFlight: new Gauge({ name: `${PREFIX}in_flight_requests`, help: 'Requests being handled on the public port.', registers }),
+    upstreamInFlight: new Gauge({ name: `${PREFIX}upstream_in_flight_requests`, help: 'Requests forwarded to the upstream and not finished.', registers }),
+    requestBytes: new Counter({ name: `${PREFIX}request_body_bytes_total`, help: 'Request body bytes forwarded to the upstream.', labelNames: ['route'], registers }),
+    responseBytes: new Counter({ name: `${PREFIX}response_body_bytes_total`, help: 'Response body bytes relayed from the upstream.', labelNames: ['route'], registers }),
+    upstreamErrors: new Counter({
+      name: `${PREFIX}upstream_errors_total`,
+      help: 'Forwarded requests that failed at the upstream: connect (refused or unreachable), timeout, reset.',
+      labelNames: ['kind'],
+      registers
+    }),
+    upstreamUp: new Gauge({ name: `${PREFIX}upstream_up`, help: '1 when the last upstream health check answered 200, else 0.', registers }),
+    configReloads: new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads by result (success, failure).', labelNames: ['result'], registers })
+  }
+  for (const kind of ['connect', 'timeout', 'reset']) m.upstreamErrors.inc({ kind }, 0)
+  for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0)
+
+  new Gauge({
+    name: `${PREFIX}build_info`,
+    help: 'Always 1; the labels say which build is running.',
+    labelNames: ['version', 'node_version'],
+    registers
+  }).set({ version: opts.version, node_version: process.version }, 1)
+  new Gauge({
+    name: `${PREFIX}config_info`,
+    help: 'Always 1; hash identifies the active configuration.',
+    labelNames: ['hash'],
+    registers,
+    collect () {
+      this.reset()
+      this.set({ hash: opts.config().hash }, 1)
+    }
+  })
+  new Gauge({
+    name: `${PREFIX}config_generation`,
+    help: 'How many configurations have been accepted since start (1 = the initial one).',
+    registers,
+    collect () { this.set(opts.config().generation) }
+  })
+  collectDefaultMetrics({ register: registry, prefix: PREFIX })
+  // prom-client names three gauges like counters; `promtool check metrics` rejects them, and a
+  // rate() over a gauge misleads, so they are not exported. The per-type gauges
+  // (pai_sidecar_nodejs_active_handles{type=…}) carry the same numbers.
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(`${PREFIX}${name}`)
+  return m
+}
+
+export function statusClass (status: number): string {
+  return `${Math.floor(status / 100)}xx`
+}
+
+/** One denial per denied decision, under its first failed check (explain lists all of them). */
+export function countDenial (m: Metrics, d: CorsDecision): void {
+  m.corsDenials.inc({ reason: d.reason, kind: d.preflight ? 'preflight' : 'request' })
+}
+
+export const PROMETHEUS_TEXT = Registry.PROMETHEUS_CONTENT_TYPE
+export const OPENMETRICS_TEXT = Registry.OPENMETRICS_CONTENT_TYPE
+
+// prom-client renders OpenMetrics by renaming each counter in place (dropping `_total`), which would
+// leak into the next Prometheus-format scrape of the same metric objects. So an OpenMetrics render
+// borrows the metrics into a registry of that type and gives the names back, and renders are
+// serialized so a Prometheus scrape never runs in between.
+let rendering: Promise<unknown> = Promise.resolve()
+
+async function renderOpenMetrics (registry: Registry): Promise<string> {
+  const om = new Registry()
+  om.setContentType(Registry.OPENMETRICS_CONTENT_TYPE as never)
+  const metrics = registry.getMetricsAsArray() as unknown as { name: string }[]
+  const names = metrics.map((metric) => metric.name)
+  for (const metric of metrics) om.registerMetric(metric as never)
+  try {
+    return await om.metrics()
+  } finally {
+    metrics.forEach((metric, i) => { metric.name = names[i] as string })
+  }
+}
+
+/** The exposition in the format the scraper asked for (Prometheus asks for OpenMetrics first). */
+export function exposition (registry: Registry, accept: string | undefined): Promise<{ contentType: string; body: string }> {
+  const openMetrics = accept?.includes('application/openmetrics-text') === true
+  const next = rendering.then(async () => openMetrics
+    ? { contentType: OPENMETRICS_TEXT, body: await renderOpenMetrics(registry) }
+    : { contentType: PROMETHEUS_TEXT, body: await registry.metrics() })
+  rendering = next.catch(() => undefined)
+  return next
+}

@@ -1,6 +1,6 @@
-// What metrics and request logging cost on small requests: the same sidecar with both on ("full")
-// and both off ("bare"), in front of the same fast upstream, measured alternately in one run so
-// machine noise hits both. `npm run bench:overhead [-- --seconds 5 --rounds 3]`.
+// What metrics and request logging cost on small requests: the same sidecar with both on ("full"),
+// each alone ("metrics", "logs") and both off ("bare"), in front of the same fast upstream, measured
+// in turn within each round so machine noise hits all of them. `npm run bench:overhead [-- --seconds 5 --rounds 3]`.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
@@ -33,11 +33,11 @@ async function load (url: string, preflight: boolean): Promise<{ rps: number; p9
 }
 
 const upstream = await start('bench/upstream.ts')
-const full = await start('bench/variant.ts', upstream.url, 'full')
-const bare = await start('bench/variant.ts', upstream.url, 'bare')
+const variants = ['full', 'metrics', 'logs', 'bare']
+const targets = await Promise.all(variants.map(async (v) => [v, await start('bench/variant.ts', upstream.url, v)] as const))
 const results: Record<string, { rps: number[]; p99: number[] }> = {}
 for (let round = 0; round < rounds; round++) {
-  for (const [name, target] of [['full', full], ['bare', bare]] as const) {
+  for (const [name, target] of targets) {
     for (const kind of ['POST 1 KiB', 'preflight']) {
       const key = `${kind} ${name}`
       const r = await load(target.url, kind === 'preflight')
@@ -46,8 +46,7 @@ for (let round = 0; round < rounds; round++) {
     }
   }
 }
-full.child.kill()
-bare.child.kill()
+for (const [, target] of targets) target.child.kill()
 upstream.child.kill()
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
@@ -55,6 +54,9 @@ console.log(`${rounds} rounds × ${seconds} s, ${connections} connections, media
 console.log('case                       req/s     p99 ms')
 for (const [key, r] of Object.entries(results)) console.log(`${key.padEnd(24)} ${median(r.rps).toFixed(0).padStart(8)} ${median(r.p99).toFixed(1).padStart(9)}`)
 for (const kind of ['POST 1 KiB', 'preflight']) {
-  const ratio = median((results[`${kind} full`] as { rps: number[] }).rps) / median((results[`${kind} bare`] as { rps: number[] }).rps)
-  console.log(`${kind}: full / bare throughput = ${ratio.toFixed(3)} (observability costs ${((1 - ratio) * 100).toFixed(1)} %)`)
+  const bare = median((results[`${kind} bare`] as { rps: number[] }).rps)
+  for (const v of variants.slice(0, -1)) {
+    const ratio = median((results[`${kind} ${v}`] as { rps: number[] }).rps) / bare
+    console.log(`${kind}: ${v} / bare throughput = ${ratio.toFixed(3)} (costs ${((1 - ratio) * 100).toFixed(1)} %)`)
+  }
 }

@@ -4,12 +4,15 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import rateLimit from '@fastify/rate-limit'
 import replyFrom from '@fastify/reply-from'
+import { Admission, AdmissionRejected } from './admission.ts'
 import type { ConfigStore } from './config/store.ts'
 import type { Snapshot } from './config/load.ts'
 import { decideActual, decidePreflight, isPreflight, type CorsDecision } from './cors/decide.ts'
-import { BodyTooLargeError, ERRORS, errorBody, upstreamErrorCode, type ErrorCode } from './errors.ts'
+import { BodyIdleError, BodyTooLargeError, ERRORS, errorBody, upstreamErrorCode, type ErrorCode } from './errors.ts'
 import { countDenial, statusClass, type Metrics, type UpstreamErrorKind } from './metrics.ts'
 import { matchRoute } from './routes.ts'
 
@@ -17,6 +20,8 @@ export interface PublicAppDeps {
   store: ConfigStore
   logger: FastifyBaseLogger
   metrics: Metrics
+  /** True once the server stops accepting (after shutdown.delay): new requests get 503 shutting_down. */
+  closing?: () => boolean
 }
 
 /** What happened on the way to the upstream and back, for the log line and the metrics. */
@@ -28,6 +33,9 @@ interface Forwarded {
   bytesIn: () => number
   bytesOut: () => number
 }
+
+/** Retry-After for the 503s of a full or slow queue: short, since a slot frees as soon as one request ends. */
+const RETRY_AFTER_SECONDS = '1'
 
 const UPSTREAM_ERROR_KIND: Partial<Record<ErrorCode, UpstreamErrorKind>> = {
   upstream_unavailable: 'connect',
@@ -83,28 +91,41 @@ function mergeVary (upstream: string | string[], ours: string): string {
 }
 
 /**
- * Counts a body as it streams, without buffering it; past `limit` it fails the stream, which aborts
- * the upstream request and becomes a 413 (chunked request bodies have no Content-Length to check).
+ * Counts a body as it streams, without buffering it. Past `limit` it fails the stream, which aborts
+ * the upstream request and becomes a 413 (chunked bodies have no Content-Length to check up front).
+ * Once `watchIdle` is called, a client that sends nothing for that long fails it too (slow-loris): 408.
  */
 class ByteCounter extends Transform {
   seen = 0
   readonly #limit: number
+  #idle: NodeJS.Timeout | undefined
   constructor (limit = Infinity) {
     super()
     this.#limit = limit
   }
 
+  /** Started only once the request is admitted: a queued client is held back by us, not idle. */
+  watchIdle (ms: number): void {
+    if (this.writableFinished) return
+    this.#idle = setTimeout(() => this.destroy(new BodyIdleError(ms)), ms)
+  }
+
   override _transform (chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#idle?.refresh()
     this.seen += chunk.length
     if (this.seen > this.#limit) done(new BodyTooLargeError(this.#limit))
     else done(null, chunk)
   }
-}
 
-/** A byte count: the declared Content-Length when there is one, else what a counter saw. */
-function byteCount (length: string | undefined, counter: ByteCounter | undefined): () => number {
-  if (length !== undefined) { const n = Number(length); return () => n }
-  return () => counter === undefined ? 0 : counter.seen
+  override _flush (done: TransformCallback): void {
+    clearTimeout(this.#idle)
+    done()
+  }
+
+  override _destroy (err: Error | null, done: (err: Error | null) => void): void {
+    clearTimeout(this.#idle)
+    done(err)
+  }
 }
 
 const round = (ms: number): number => Math.round(ms * 100) / 100
@@ -114,10 +135,40 @@ export function sendError (reply: FastifyReply, code: ErrorCode, message?: strin
   return reply.code(ERRORS[code].status).type('application/json; charset=utf-8').send(errorBody(code, reply.request.id, message))
 }
 
+/** A connection-level failure before any request exists: our JSON shape, no request data logged. */
+function clientErrorHandler (m: Metrics, log: FastifyBaseLogger) {
+  return (err: NodeJS.ErrnoException, socket: Socket): void => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return
+    const [code, kind]: [ErrorCode, string] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? ['request_timeout', 'timeout']
+      : err.code === 'HPE_HEADER_OVERFLOW' ? ['headers_too_large', 'header_overflow']
+        : ['bad_request', 'malformed']
+    m.clientErrors.inc({ kind })
+    // Only the parser's code: the error also carries the raw bytes received, which may be personal data.
+    log.info({ code: err.code, kind }, 'client error')
+    const body = errorBody(code, '-')
+    const { status } = ERRORS[code]
+    socket.end(`HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+}
+
 export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInstance> {
   const initial = deps.store.current()
   const trustProxy = initial.config.server.trustProxy
+  const m = deps.metrics
+  const closing = deps.closing ?? (() => false)
   const app = Fastify({
+    http: {
+      maxHeaderSize: initial.config.server.maxHeaderBytes,
+      headersTimeout: initial.ms.headersTimeout,
+      // Node checks header and request timeouts on this interval (default 30 s, too coarse for 10 s).
+      connectionsCheckingInterval: Math.min(1000, initial.ms.headersTimeout)
+    },
+    keepAliveTimeout: initial.ms.keepAliveTimeout,
+    // No cap on receiving a whole request: a 50 MB upload on a slow link is legitimate. Idle bodies
+    // are cut by limits.bodyIdleTimeout instead, and slow headers by server.headersTimeout.
+    requestTimeout: 0,
+    clientErrorHandler: clientErrorHandler(deps.metrics, deps.logger),
     loggerInstance: deps.logger,
     // Fastify's own request lines log the URL with its query string: off; onResponse writes ours.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
@@ -137,7 +188,6 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   app.decorateRequest('errorCode', undefined)
   app.decorateRequest('forwarded', undefined)
   app.decorateRequest('bodyCounter', undefined)
-  const m = deps.metrics
 
   const upstream = initial.config.upstream
   await app.register(replyFrom, {
@@ -147,17 +197,35 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       connections: upstream.maxConcurrent,
       pipelining: 1,
       connect: { timeout: initial.ms.connectTimeout },
-      headersTimeout: initial.ms.requestTimeout,
+      keepAliveTimeout: initial.ms.upstreamKeepAliveTimeout,
+      // Time for the model to start answering, and the longest silence within its answer; the whole
+      // exchange is capped by upstream.requestTimeout in forward().
+      headersTimeout: Math.min(initial.ms.upstreamHeadersTimeout, initial.ms.requestTimeout),
       bodyTimeout: initial.ms.requestTimeout
     }
+  })
+
+  const admission = new Admission({
+    maxConcurrent: upstream.maxConcurrent,
+    queueSize: upstream.queue.size,
+    queueTimeoutMs: initial.ms.queueTimeout,
+    metrics: m
+  })
+
+  // Optional per-client limit (off by default), after the CORS and route checks so that what it
+  // refuses is real traffic; keyed by request.ip, which honours X-Forwarded-For only with trustProxy.
+  await app.register(rateLimit, {
+    hook: 'preHandler',
+    allowList: (request) => !request.snap.config.limits.rateLimit.enabled,
+    max: async (request) => request.snap.config.limits.rateLimit.max,
+    timeWindow: async (request) => request.snap.ms.rateLimitWindow,
+    errorResponseBuilder: () => ({ statusCode: 429, code: 'rate_limited', message: ERRORS.rate_limited.message })
   })
 
   // Bodies are streamed to the upstream untouched: never buffered, never parsed (issue: streaming proxy).
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (req, payload, done) => {
-    const limit = req.snap.config.limits.maxBodyBytes
-    if (req.headers['content-length'] !== undefined) { done(null, payload); return } // checked in onRequest
-    const counter = new ByteCounter(limit)
+    const counter = new ByteCounter(req.snap.config.limits.maxBodyBytes)
     req.bodyCounter = counter
     payload.on('error', (err) => counter.destroy(err))
     done(null, payload.pipe(counter))
@@ -172,6 +240,12 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     const origin = headers.origin
     m.inFlight.inc()
     reply.raw.once('close', () => m.inFlight.dec())
+    if (closing()) {
+      reply.header('connection', 'close').header('retry-after', RETRY_AFTER_SECONDS)
+      return sendError(reply, 'shutting_down')
+    }
+    // Node keeps at most its maxHeadersCount (2000) lines; our limit is at most 1000, so this sees it.
+    if (raw.rawHeaders.length / 2 > snap.config.limits.maxHeaders) return sendError(reply, 'headers_too_large')
 
     // 2. Preflights are always answered here: never forwarded, never queued, never routed.
     const acrm = headers['access-control-request-method']
@@ -227,19 +301,26 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     }
   })
 
-  const forward = (request: FastifyRequest, reply: FastifyReply): void => {
+  const forward = (request: FastifyRequest, reply: FastifyReply, release: () => void): void => {
     let relayed: ByteCounter | undefined
     let declared: string | undefined
+    const counter = request.bodyCounter
     const f: Forwarded = {
       start: performance.now(),
       status: undefined,
       ms: undefined,
-      bytesIn: byteCount(request.headers['content-length'], request.bodyCounter),
+      bytesIn: () => counter === undefined ? 0 : counter.seen,
       bytesOut: () => declared !== undefined ? Number(declared) : relayed === undefined ? 0 : relayed.seen
     }
     request.forwarded = f
     m.upstreamInFlight.inc()
-    reply.raw.once('close', () => m.upstreamInFlight.dec())
+    counter?.watchIdle(request.snap.ms.bodyIdleTimeout)
+    let deadline: NodeJS.Timeout | undefined
+    reply.raw.once('close', () => {
+      clearTimeout(deadline)
+      m.upstreamInFlight.dec()
+      release()
+    })
     reply.from(undefined, {
       onResponse: (req, rep, raw) => {
         // reply-from types this as a server response; it is undici's response to our request.
@@ -253,6 +334,14 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
           relayed = new ByteCounter()
           body = body.pipe(relayed)
         }
+        // upstream.requestTimeout caps the whole exchange. Headers are already on their way, so the
+        // only honest signal left is to cut the response short.
+        deadline = setTimeout(() => {
+          m.upstreamErrors.inc({ kind: 'timeout' })
+          req.log.warn({ timeoutMs: req.snap.ms.requestTimeout }, 'upstream.requestTimeout passed while relaying the response: cut off')
+          res.stream.destroy()
+          rep.raw.destroy()
+        }, Math.max(0, req.snap.ms.requestTimeout - f.ms))
         void rep.send(body)
       },
       // reply-from has already removed `Connection` and the headers it names (RFC 9110 §7.6.1).
@@ -295,11 +384,25 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     })
   }
 
-  app.all('*', forward)
+  app.all('*', async (request, reply) => {
+    let release: () => void
+    try {
+      release = await admission.acquire((withdraw) => reply.raw.once('close', withdraw))
+    } catch (err) {
+      const reason = (err as AdmissionRejected).reason
+      if (reason === 'abandoned') return reply // nobody is listening any more
+      reply.header('retry-after', RETRY_AFTER_SECONDS)
+      return sendError(reply, reason === 'full' ? 'queue_full' : 'queue_timeout')
+    }
+    forward(request, reply, release)
+    return reply
+  })
 
   app.setNotFoundHandler((request, reply) => { sendError(reply, 'not_found') })
-  // Anything else that fails is ours: a JSON 500 that still carries the CORS headers, never a crash.
   app.setErrorHandler((err, request, reply) => {
+    // @fastify/rate-limit throws what errorResponseBuilder built; its Retry-After header is already set.
+    if ((err as { code?: string }).code === 'rate_limited') { sendError(reply, 'rate_limited'); return }
+    // Anything else that fails is ours: a JSON 500 that still carries the CORS headers, never a crash.
     request.log.error({ err }, 'unexpected error')
     sendError(reply, 'internal_error')
   })

@@ -8,7 +8,13 @@ export const ERRORS = {
   cors_preflight_denied: { status: 403, message: 'The CORS preflight was denied.' },
   not_found: { status: 404, message: 'No such route on this API.' },
   method_not_allowed: { status: 405, message: 'This route does not accept that method.' },
+  request_timeout: { status: 408, message: 'The request was not received in time.' },
   payload_too_large: { status: 413, message: 'The request body is larger than this API accepts.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large or too many.' },
+  rate_limited: { status: 429, message: 'Too many requests from this client; retry after the time in Retry-After.' },
+  queue_full: { status: 503, message: 'The de-identification service is at capacity; retry after the time in Retry-After.' },
+  queue_timeout: { status: 503, message: 'The request waited too long for the de-identification service; retry after the time in Retry-After.' },
+  shutting_down: { status: 503, message: 'This instance is shutting down; retry, and another one will answer.' },
   upstream_unavailable: { status: 502, message: 'The de-identification service could not be reached.' },
   upstream_error: { status: 502, message: 'The de-identification service closed the connection or answered invalidly.' },
   upstream_timeout: { status: 504, message: 'The de-identification service did not answer in time.' },
@@ -29,12 +35,21 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** Raised by the body counter when the client sends nothing for limits.bodyIdleTimeout (slow-loris). */
+export class BodyIdleError extends Error {
+  readonly code = 'PAI_BODY_IDLE'
+  constructor (ms: number) {
+    super(`no request body bytes for ${ms} ms`)
+  }
+}
+
 /** Map an error from the upstream request (undici, wrapped by @fastify/reply-from as `cause`) to our code. */
 export function upstreamErrorCode (err: unknown): ErrorCode {
   let e: unknown = err
   // reply-from wraps the undici error; a body stream error may be wrapped once more by undici.
   for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
     if (e instanceof BodyTooLargeError) return 'payload_too_large'
+    if (e instanceof BodyIdleError) return 'request_timeout'
     const code = (e as NodeJS.ErrnoException).code
     switch (code) {
       case 'ECONNREFUSED': case 'ENOTFOUND': case 'EAI_AGAIN': case 'EHOSTUNREACH': case 'ENETUNREACH':

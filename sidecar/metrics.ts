@@ -28,6 +28,11 @@ export interface Metrics {
   upstreamErrors: Counter<'kind'>
   upstreamUp: Gauge
   configReloads: Counter<'result'>
+  queueDepth: Gauge
+  queueCapacity: Gauge
+  queueWait: Histogram
+  queueRejections: Counter<'reason'>
+  clientErrors: Counter<'kind'>
 }
 
 export interface MetricsOptions {
@@ -83,8 +88,29 @@ export function createMetrics (registry: Registry, opts: MetricsOptions): Metric
       registers
     }),
     upstreamUp: new Gauge({ name: `${PREFIX}upstream_up`, help: '1 when the last upstream health check answered 200, else 0.', registers }),
-    configReloads: new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads by result (success, failure).', labelNames: ['result'], registers })
+    configReloads: new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads by result (success, failure).', labelNames: ['result'], registers }),
+    queueDepth: new Gauge({ name: `${PREFIX}queue_depth`, help: 'Requests waiting for an upstream slot (admission queue).', registers }),
+    queueCapacity: new Gauge({ name: `${PREFIX}queue_capacity`, help: 'The admission queue size (upstream.queue.size).', registers }),
+    queueWait: new Histogram({
+      name: `${PREFIX}queue_wait_seconds`,
+      help: 'Time admitted requests waited for an upstream slot (0 when one was free).',
+      buckets: DURATION_BUCKETS,
+      registers
+    }),
+    queueRejections: new Counter({
+      name: `${PREFIX}queue_rejections_total`,
+      help: 'Requests not admitted: full (queue full), timeout (waited upstream.queue.timeout), abandoned (client left while queued).',
+      labelNames: ['reason'],
+      registers
+    }),
+    clientErrors: new Counter({
+      name: `${PREFIX}client_errors_total`,
+      help: 'Connections refused before a request could be parsed: timeout (headers too slow), header_overflow, malformed.',
+      labelNames: ['kind'],
+      registers
+    })
   }
+  for (const reason of ['full', 'timeout', 'abandoned']) m.queueRejections.inc({ reason }, 0)
   for (const kind of ['connect', 'timeout', 'reset']) m.upstreamErrors.inc({ kind }, 0)
   for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0)
 

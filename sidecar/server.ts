@@ -44,7 +44,10 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
       lastOk = ok
     }
   })
-  const publicApp = await buildPublicApp({ store, logger, metrics })
+  // Set once the listener closes: requests that still arrive on kept-alive connections get a clean
+  // 503 with Connection: close, and the client reconnects to a pod that is not shutting down.
+  let closing = false
+  const publicApp = await buildPublicApp({ store, logger, metrics, closing: () => closing })
   const adminApp = buildAdminApp({ store, state, logger, metrics, health })
   const { server, admin } = snap.config
   const publicUrl = await publicApp.listen({ host: server.host, port: server.port })
@@ -57,6 +60,7 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
   let finish!: (code: number) => void
   const done = new Promise<number>((resolve) => { finish = resolve })
   const close = async (): Promise<void> => {
+    closing = true
     health.stop()
     await Promise.all([publicApp.close(), adminApp.close()])
   }

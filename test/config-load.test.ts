@@ -30,7 +30,7 @@ const STARTS_WITH_PATH = /^(?:\(top level\)|[A-Za-z]+(?:\.[A-Za-z]+|\[[0-9]+\])*
 
 /** Every field of DESIGN.md's contract at its documented value, routes aside (checked separately). */
 const DEFAULTS = {
-  server: { host: '0.0.0.0', port: 8000, trustProxy: false },
+  server: { host: '0.0.0.0', port: 8000, trustProxy: false, keepAliveTimeout: '75s', headersTimeout: '10s', maxHeaderBytes: 16384 },
   admin: { host: '0.0.0.0', port: 9090 },
   upstream: {
     url: 'http://127.0.0.1:8080',
@@ -39,6 +39,7 @@ const DEFAULTS = {
     healthTimeout: '2s',
     connectTimeout: '5s',
     requestTimeout: '300s',
+    keepAliveTimeout: '4s',
     maxConcurrent: 32,
     queue: { size: 256, timeout: '30s' }
   },
@@ -51,7 +52,7 @@ const DEFAULTS = {
     allowPrivateNetwork: false,
     enforce: true
   },
-  limits: { maxBodyBytes: 52428800 },
+  limits: { maxBodyBytes: 52428800, bodyIdleTimeout: '30s', maxHeaders: 100, rateLimit: { enabled: false, max: 600, window: '1m' } },
   shutdown: { delay: '5s', timeout: '30s' },
   log: { level: 'info' }
 }
@@ -67,7 +68,7 @@ const routeAllows = (snap: Snapshot, path: string, method: string): boolean =>
 t.test('the DESIGN.md contract example loads with every value as written', async (t) => {
   const snap = load(readFileSync(CONTRACT, 'utf8'))
   t.strictSame(snap.config, {
-    server: { host: '0.0.0.0', port: 8000, trustProxy: false },
+    server: { ...DEFAULTS.server, host: '0.0.0.0', port: 8000, trustProxy: false },
     admin: { host: '0.0.0.0', port: 9090 },
     upstream: {
       url: 'http://127.0.0.1:8080',
@@ -76,6 +77,7 @@ t.test('the DESIGN.md contract example loads with every value as written', async
       healthTimeout: '2s',
       connectTimeout: '5s',
       requestTimeout: '300s',
+      keepAliveTimeout: '4s',
       maxConcurrent: 32,
       queue: { size: 256, timeout: '30s' }
     },
@@ -102,7 +104,7 @@ t.test('the DESIGN.md contract example loads with every value as written', async
       allowPrivateNetwork: false,
       enforce: true
     },
-    limits: { maxBodyBytes: 52428800 },
+    limits: { ...DEFAULTS.limits, maxBodyBytes: 52428800 },
     shutdown: { delay: '5s', timeout: '30s' },
     log: { level: 'info' }
   })
@@ -168,10 +170,10 @@ t.test('a file that is empty, only comments, only a document marker or a YAML nu
 
 t.test('durations are converted to milliseconds', async (t) => {
   t.strictSame(load(readFileSync(CONTRACT, 'utf8')).ms, {
-    connectTimeout: 5000, requestTimeout: 300000, healthInterval: 5000, healthTimeout: 2000, queueTimeout: 30000, shutdownDelay: 5000, shutdownTimeout: 30000
+    keepAliveTimeout: 75000, headersTimeout: 10000, connectTimeout: 5000, upstreamHeadersTimeout: 300000, requestTimeout: 300000, upstreamKeepAliveTimeout: 4000, healthInterval: 5000, healthTimeout: 2000, queueTimeout: 30000, bodyIdleTimeout: 30000, rateLimitWindow: 60000, shutdownDelay: 5000, shutdownTimeout: 30000
   })
   t.strictSame(load('upstream: { connectTimeout: 250ms, requestTimeout: 5m, queue: { timeout: 0s } }\nshutdown: { delay: 1h, timeout: 1500ms }').ms, {
-    connectTimeout: 250, requestTimeout: 300000, healthInterval: 5000, healthTimeout: 2000, queueTimeout: 0, shutdownDelay: 3600000, shutdownTimeout: 1500
+    keepAliveTimeout: 75000, headersTimeout: 10000, connectTimeout: 250, upstreamHeadersTimeout: 300000, requestTimeout: 300000, upstreamKeepAliveTimeout: 4000, healthInterval: 5000, healthTimeout: 2000, queueTimeout: 0, bodyIdleTimeout: 30000, rateLimitWindow: 60000, shutdownDelay: 3600000, shutdownTimeout: 1500
   })
 })
 
@@ -258,7 +260,7 @@ t.test('an unknown field that differs only in case, or is longer than a known on
 
 t.test('an unknown field with no near miss lists the known fields without a hint', async (t) => {
   const [e] = problems('upstream: { retries: 3 }')
-  t.match(e, /^upstream\.retries: unknown field; known fields: url, healthPath, healthInterval, healthTimeout, connectTimeout, requestTimeout, maxConcurrent, queue$/)
+  t.match(e, /^upstream\.retries: unknown field; known fields: url, healthPath, healthInterval, healthTimeout, connectTimeout, headersTimeout, requestTimeout, keepAliveTimeout, maxConcurrent, queue$/)
   t.match(problems('metrics: { port: 9100 }')[0], /^metrics: unknown field; known fields: server, admin, upstream, routes, cors, shadow, limits, shutdown, log$/)
 })
 

@@ -16,14 +16,16 @@ export interface Snapshot {
   readonly shadow: CorsPolicy | undefined
   readonly routes: RouteTable
   /** Durations in milliseconds. */
-  readonly ms: Readonly<{
-    connectTimeout: number; requestTimeout: number; healthInterval: number; healthTimeout: number
-    queueTimeout: number; shutdownDelay: number; shutdownTimeout: number
-  }>
+  readonly ms: Readonly<Record<DurationName, number>>
   /** First 12 hex digits of the SHA-256 of the validated configuration, to tell versions apart. */
   readonly hash: string
   readonly source: string
 }
+
+export type DurationName =
+  | 'keepAliveTimeout' | 'headersTimeout' | 'connectTimeout' | 'upstreamHeadersTimeout' | 'requestTimeout'
+  | 'upstreamKeepAliveTimeout' | 'healthInterval' | 'healthTimeout' | 'queueTimeout' | 'bodyIdleTimeout'
+  | 'rateLimitWindow' | 'shutdownDelay' | 'shutdownTimeout'
 
 export type LoadResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] }
 
@@ -118,17 +120,24 @@ export function loadConfigText (text: string, source: string, overrides: Overrid
   const errors = [...(valid ? [] : (validate.errors as ErrorObject[]).map(describe)), ...securityProblems(doc)]
   if (!valid || errors.length > 0) return { ok: false, errors }
   const config = deepFreeze(doc)
+  const u = config.upstream
   const snapshot: Snapshot = {
     config,
     cors: compilePolicy(config.cors),
     shadow: config.shadow === undefined ? undefined : compilePolicy(config.shadow),
     routes: compileRoutes(config.routes),
     ms: Object.freeze({
-      connectTimeout: parseDuration(config.upstream.connectTimeout),
-      requestTimeout: parseDuration(config.upstream.requestTimeout),
-      healthInterval: parseDuration(config.upstream.healthInterval),
-      healthTimeout: parseDuration(config.upstream.healthTimeout),
-      queueTimeout: parseDuration(config.upstream.queue.timeout),
+      keepAliveTimeout: parseDuration(config.server.keepAliveTimeout),
+      headersTimeout: parseDuration(config.server.headersTimeout),
+      connectTimeout: parseDuration(u.connectTimeout),
+      upstreamHeadersTimeout: parseDuration(u.headersTimeout ?? u.requestTimeout),
+      requestTimeout: parseDuration(u.requestTimeout),
+      upstreamKeepAliveTimeout: parseDuration(u.keepAliveTimeout),
+      healthInterval: parseDuration(u.healthInterval),
+      healthTimeout: parseDuration(u.healthTimeout),
+      queueTimeout: parseDuration(u.queue.timeout),
+      bodyIdleTimeout: parseDuration(config.limits.bodyIdleTimeout),
+      rateLimitWindow: parseDuration(config.limits.rateLimit.window),
       shutdownDelay: parseDuration(config.shutdown.delay),
       shutdownTimeout: parseDuration(config.shutdown.timeout)
     }),

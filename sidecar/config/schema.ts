@@ -43,7 +43,13 @@ export const ConfigSchema = Type.Object({
   server: Type.Object({
     host: host('0.0.0.0'),
     port: port(8000),
-    trustProxy: Type.Boolean({ default: false, description: 'believe X-Forwarded-For/Proto/Host from the load balancer' })
+    trustProxy: Type.Boolean({ default: false, description: 'believe X-Forwarded-For/Proto/Host from the load balancer' }),
+    // Longer than the idle timeout of the load balancer in front (60 s on most clouds), so that the
+    // balancer, not the sidecar, closes idle connections and never reuses one the sidecar just closed.
+    keepAliveTimeout: duration('75s'),
+    // Time to receive a request's headers (slow-loris on headers) → 408.
+    headersTimeout: duration('10s'),
+    maxHeaderBytes: Type.Integer({ minimum: 1024, maximum: 1048576, default: 16384, description: 'total size of request headers → 431' })
   }, { ...Strict, default: {} }),
   admin: Type.Object({
     host: host('0.0.0.0'),
@@ -55,7 +61,11 @@ export const ConfigSchema = Type.Object({
     healthInterval: duration('5s'),
     healthTimeout: duration('2s'),
     connectTimeout: duration('5s'),
+    headersTimeout: Type.Optional(Type.String({ pattern: DURATION_PATTERN, description: 'time for the upstream to start answering; default requestTimeout' })),
     requestTimeout: duration('300s'),
+    // Below the upstream's own keep-alive (uvicorn: 5 s), so the pool never reuses a connection the
+    // upstream is about to close.
+    keepAliveTimeout: duration('4s'),
     maxConcurrent: Type.Integer({ minimum: 1, default: 32 }),
     queue: Type.Object({
       size: Type.Integer({ minimum: 0, default: 256 }),
@@ -66,7 +76,14 @@ export const ConfigSchema = Type.Object({
   cors: CorsBlock,
   shadow: Type.Optional(Type.Object(CorsBlock.properties, { ...Strict, description: 'report-only candidate policy' })),
   limits: Type.Object({
-    maxBodyBytes: Type.Integer({ minimum: 0, default: 52428800 })
+    maxBodyBytes: Type.Integer({ minimum: 0, default: 52428800 }),
+    bodyIdleTimeout: duration('30s'),
+    maxHeaders: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'number of request header lines → 431' }),
+    rateLimit: Type.Object({
+      enabled: Type.Boolean({ default: false }),
+      max: Type.Integer({ minimum: 1, default: 600, description: 'requests per client IP per window' }),
+      window: duration('1m')
+    }, { ...Strict, default: {} })
   }, { ...Strict, default: {} }),
   shutdown: Type.Object({
     delay: duration('5s'),

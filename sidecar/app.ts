@@ -1,9 +1,9 @@
 // The public application: request id → CORS preflight → route allowlist → origin enforcement →
 // forward (DESIGN.md, "Request path"). It builds a fastify instance and never listens (main.ts does).
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
@@ -29,7 +29,7 @@ interface Forwarded {
   start: number
   status: number | undefined
   ms: number | undefined
-  /** Body bytes sent up and relayed back, counted as they stream (or taken from Content-Length). */
+  /** Body bytes sent up and relayed back, counted as they stream. */
   bytesIn: () => number
   bytesOut: () => number
 }
@@ -51,16 +51,22 @@ declare module 'fastify' {
     route: string | undefined
     errorCode: ErrorCode | undefined
     forwarded: Forwarded | undefined
-    /** Set by the body parser for bodies without Content-Length. */
+    /** Set by the body parser. */
     bodyCounter: ByteCounter | undefined
+    /** The report-only policy's decision, when it differs from the active one. */
+    shadow: CorsDecision | undefined
   }
 }
 
 /** A client's x-request-id is kept only when it is short and plain, so it is safe to log and echo. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-/** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+/**
+ * RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. `expect` too: Node has
+ * already answered the client's 100-continue, and undici refuses to send it (curl sends it on large
+ * uploads).
+ */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']
 
 /** The first item of a header that Node joined with ", " (the hop nearest the client). */
 function first (value: string | undefined): string | undefined {
@@ -145,11 +151,16 @@ function clientErrorHandler (m: Metrics, log: FastifyBaseLogger) {
     m.clientErrors.inc({ kind })
     // Only the parser's code: the error also carries the raw bytes received, which may be personal data.
     log.info({ code: err.code, kind }, 'client error')
-    const body = errorBody(code, '-')
-    const { status } = ERRORS[code]
-    socket.end(`HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    socket.end(rawError(code))
   }
+}
+
+/** A whole HTTP/1.1 error response for a socket that has no request object (yet). */
+function rawError (code: ErrorCode): string {
+  const body = errorBody(code, '-')
+  const { status } = ERRORS[code]
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] as string}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
 }
 
 export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInstance> {
@@ -162,7 +173,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       maxHeaderSize: initial.config.server.maxHeaderBytes,
       headersTimeout: initial.ms.headersTimeout,
       // Node checks header and request timeouts on this interval (default 30 s, too coarse for 10 s).
-      connectionsCheckingInterval: Math.min(1000, initial.ms.headersTimeout)
+      connectionsCheckingInterval: Math.min(1000, initial.ms.headersTimeout),
+      // Node would answer a missing Host with an empty 400; onRequest answers it in our JSON.
+      requireHostHeader: false
     },
     keepAliveTimeout: initial.ms.keepAliveTimeout,
     // No cap on receiving a whole request: a 50 MB upload on a slow link is legitimate. Idle bodies
@@ -177,7 +190,8 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       const id = req.headers['x-request-id']
       return typeof id === 'string' && REQUEST_ID.test(id) ? id : randomUUID()
     },
-    return503OnClosing: true,
+    // Requests that arrive while closing get our 503 shutting_down (onRequest), not fastify's own shape.
+    return503OnClosing: false,
     // A request target the router cannot decode (`/%zz`) gets our JSON error, not fastify's shape.
     frameworkErrors: (_err, _request, reply) => { sendError(reply, 'bad_request', 'The request target is not a valid URL.') }
   })
@@ -188,6 +202,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   app.decorateRequest('errorCode', undefined)
   app.decorateRequest('forwarded', undefined)
   app.decorateRequest('bodyCounter', undefined)
+  app.decorateRequest('shadow', undefined)
 
   const upstream = initial.config.upstream
   await app.register(replyFrom, {
@@ -231,6 +246,13 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     done(null, payload.pipe(counter))
   })
 
+  // The report-only policy (`shadow`) is decided on every CORS request and never applied: operators
+  // see whom a candidate allowlist would treat differently before they promote it (issue 5).
+  const compareShadow = (request: FastifyRequest, active: CorsDecision, shadow: CorsDecision): void => {
+    m.shadowDecisions.inc({ active: active.outcome, shadow: shadow.outcome })
+    if (shadow.outcome !== active.outcome) request.shadow = shadow
+  }
+
   app.addHook('onRequest', async (request, reply) => {
     const snap = deps.store.current()
     request.snap = snap
@@ -246,18 +268,22 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     }
     // Node keeps at most its maxHeadersCount (2000) lines; our limit is at most 1000, so this sees it.
     if (raw.rawHeaders.length / 2 > snap.config.limits.maxHeaders) return sendError(reply, 'headers_too_large')
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    if (headers.host === undefined && raw.httpVersion === '1.1') return sendError(reply, 'bad_request', 'The Host header is required.')
 
     // 2. Preflights are always answered here: never forwarded, never queued, never routed.
     const acrm = headers['access-control-request-method']
     if (isPreflight(raw.method as string, origin, acrm)) {
-      const d = decidePreflight(snap.cors, {
+      const facts = {
         method: 'OPTIONS',
         origin,
         requestMethod: acrm,
         requestHeaders: headers['access-control-request-headers'],
         requestPrivateNetwork: headers['access-control-request-private-network'] as string | undefined
-      })
+      }
+      const d = decidePreflight(snap.cors, facts)
       request.cors = d
+      if (snap.shadow !== undefined) compareShadow(request, d, decidePreflight(snap.shadow, facts))
       reply.header('vary', d.vary)
       m.preflights.inc({ result: d.outcome, cors_entry: d.matched ?? '' })
       if (d.outcome === 'denied') countDenial(m, d)
@@ -267,12 +293,14 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       return reply.code(204).header('content-length', '0').send()
     }
 
-    const d = decideActual(snap.cors, {
+    const facts = {
       method: raw.method as string,
       origin,
       selfOrigin: origin === undefined ? undefined : selfOrigin(raw, trustProxy)
-    })
+    }
+    const d = decideActual(snap.cors, facts)
     request.cors = d
+    if (snap.shadow !== undefined && origin !== undefined) compareShadow(request, d, decideActual(snap.shadow, facts))
     if (d.outcome === 'denied') countDenial(m, d)
     if (d.vary !== undefined) reply.header('vary', d.vary)
     // Sidecar-generated errors carry the same CORS headers as a success, so the page can read them.
@@ -302,15 +330,14 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   })
 
   const forward = (request: FastifyRequest, reply: FastifyReply, release: () => void): void => {
-    let relayed: ByteCounter | undefined
-    let declared: string | undefined
+    const relayed = new ByteCounter()
     const counter = request.bodyCounter
     const f: Forwarded = {
       start: performance.now(),
       status: undefined,
       ms: undefined,
       bytesIn: () => counter === undefined ? 0 : counter.seen,
-      bytesOut: () => declared !== undefined ? Number(declared) : relayed === undefined ? 0 : relayed.seen
+      bytesOut: () => relayed.seen
     }
     request.forwarded = f
     m.upstreamInFlight.inc()
@@ -328,21 +355,25 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
         f.status = res.statusCode
         f.ms = performance.now() - f.start
         m.upstreamDuration.observe({ route: req.route as string, status_class: statusClass(res.statusCode) }, f.ms / 1000)
-        declared = res.headers['content-length'] as string | undefined
-        let body = res.stream
-        if (declared === undefined) {
-          relayed = new ByteCounter()
-          body = body.pipe(relayed)
-        }
+        // pipeline, not pipe: an upstream failure after the headers must end the client's response
+        // (cut short, the only signal left) and be counted, instead of leaving it hanging.
+        let cutOff = false
+        pipeline(res.stream, relayed, (err) => {
+          // A client that went away closes `relayed` early: that is not the upstream's failure.
+          if (err === undefined || err === null || cutOff || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return
+          const kind = UPSTREAM_ERROR_KIND[upstreamErrorCode(err)] as UpstreamErrorKind
+          m.upstreamErrors.inc({ kind })
+          req.log.warn({ kind }, 'the upstream failed while its response was being relayed: cut off')
+        })
         // upstream.requestTimeout caps the whole exchange. Headers are already on their way, so the
         // only honest signal left is to cut the response short.
         deadline = setTimeout(() => {
+          cutOff = true
           m.upstreamErrors.inc({ kind: 'timeout' })
           req.log.warn({ timeoutMs: req.snap.ms.requestTimeout }, 'upstream.requestTimeout passed while relaying the response: cut off')
-          res.stream.destroy()
-          rep.raw.destroy()
+          relayed.destroy(new Error('upstream.requestTimeout passed'))
         }, Math.max(0, req.snap.ms.requestTimeout - f.ms))
-        void rep.send(body)
+        void rep.send(relayed)
       },
       // reply-from has already removed `Connection` and the headers it names (RFC 9110 §7.6.1).
       rewriteRequestHeaders: (req, h) => {
@@ -399,9 +430,25 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   })
 
   app.setNotFoundHandler((request, reply) => { sendError(reply, 'not_found') })
+
+  // What Node handles before any route is answered in our JSON too. CONNECT would make this a
+  // tunnel: never. An Expect other than 100-continue cannot be met (RFC 9110 §10.1.1).
+  app.server.on('connect', (_req: IncomingMessage, socket: Socket) => { socket.end(rawError('method_not_allowed')) })
+  app.server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    const body = errorBody('expectation_failed', '-')
+    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body)
+  })
   app.setErrorHandler((err, request, reply) => {
     // @fastify/rate-limit throws what errorResponseBuilder built; its Retry-After header is already set.
     if ((err as { code?: string }).code === 'rate_limited') { sendError(reply, 'rate_limited'); return }
+    // Fastify's own refusals of a malformed request (e.g. an unparsable Content-Type) are the
+    // client's fault: a 400, not a 500. Its message may quote the request, so it is not logged.
+    const status = (err as { statusCode?: number }).statusCode
+    if (status !== undefined && status >= 400 && status < 500) {
+      request.log.info({ code: (err as { code?: string }).code }, 'malformed request')
+      sendError(reply, 'bad_request')
+      return
+    }
     // Anything else that fails is ours: a JSON 500 that still carries the CORS headers, never a crash.
     request.log.error({ err }, 'unexpected error')
     sendError(reply, 'internal_error')
@@ -431,6 +478,8 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       cors: d?.outcome,
       corsReason: d?.reason,
       corsMatched: d?.matched,
+      shadow: request.shadow?.outcome,
+      shadowReason: request.shadow?.reason,
       preflight,
       upstreamStatus: f?.status,
       upstreamMs: f?.ms === undefined ? undefined : round(f.ms),

@@ -9,6 +9,7 @@ export const ERRORS = {
   not_found: { status: 404, message: 'No such route on this API.' },
   method_not_allowed: { status: 405, message: 'This route does not accept that method.' },
   request_timeout: { status: 408, message: 'The request was not received in time.' },
+  expectation_failed: { status: 417, message: 'Only "Expect: 100-continue" is supported.' },
   payload_too_large: { status: 413, message: 'The request body is larger than this API accepts.' },
   headers_too_large: { status: 431, message: 'The request headers are too large or too many.' },
   rate_limited: { status: 429, message: 'Too many requests from this client; retry after the time in Retry-After.' },

@@ -33,6 +33,7 @@ export interface Metrics {
   queueWait: Histogram
   queueRejections: Counter<'reason'>
   clientErrors: Counter<'kind'>
+  shadowDecisions: Counter<'active' | 'shadow'>
 }
 
 export interface MetricsOptions {
@@ -101,6 +102,12 @@ export function createMetrics (registry: Registry, opts: MetricsOptions): Metric
       name: `${PREFIX}queue_rejections_total`,
       help: 'Requests not admitted: full (queue full), timeout (waited upstream.queue.timeout), abandoned (client left while queued).',
       labelNames: ['reason'],
+      registers
+    }),
+    shadowDecisions: new Counter({
+      name: `${PREFIX}shadow_decisions_total`,
+      help: 'CORS requests and preflights decided by both the active policy and the report-only shadow policy, by the two outcomes.',
+      labelNames: ['active', 'shadow'],
       registers
     }),
     clientErrors: new Counter({

@@ -30,7 +30,7 @@ const STARTS_WITH_PATH = /^(?:\(top level\)|[A-Za-z]+(?:\.[A-Za-z]+|\[[0-9]+\])*
 
 /** Every field of DESIGN.md's contract at its documented value, routes aside (checked separately). */
 const DEFAULTS = {
-  server: { host: '0.0.0.0', port: 8000, trustProxy: false, keepAliveTimeout: '75s', headersTimeout: '10s', maxHeaderBytes: 16384 },
+  server: { host: '0.0.0.0', port: 8000, trustProxy: false, keepAliveTimeout: '75s', headersTimeout: '10s', maxHeaderBytes: 15360 },
   admin: { host: '0.0.0.0', port: 9090 },
   upstream: {
     url: 'http://127.0.0.1:8080',

@@ -49,7 +49,10 @@ export const ConfigSchema = Type.Object({
     keepAliveTimeout: duration('75s'),
     // Time to receive a request's headers (slow-loris on headers) → 408.
     headersTimeout: duration('10s'),
-    maxHeaderBytes: Type.Integer({ minimum: 1024, maximum: 1048576, default: 16384, description: 'total size of request headers → 431' })
+    // 1 KiB below the 16 KiB that the upstream (uvicorn/h11) accepts, leaving room for the
+    // X-Forwarded-* and X-Request-Id headers the sidecar adds: a request the sidecar admits must
+    // not be refused by the upstream with a bare 431.
+    maxHeaderBytes: Type.Integer({ minimum: 1024, maximum: 1048576, default: 15360, description: 'total size of request headers → 431' })
   }, { ...Strict, default: {} }),
   admin: Type.Object({
     host: host('0.0.0.0'),

@@ -2,6 +2,7 @@
 // /livez checks only that the process answers; /readyz checks what traffic depends on (oauth2-proxy's
 // /ping vs /ready split): a loaded configuration, a recently healthy upstream, and not draining.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { ReloadStatus } from './config/reload.ts'
 import type { ConfigStore } from './config/store.ts'
 import type { HealthChecker } from './health.ts'
 import { exposition, type Metrics } from './metrics.ts'
@@ -16,6 +17,7 @@ export interface AdminAppDeps {
   logger: FastifyBaseLogger
   metrics: Metrics
   health: HealthChecker
+  reloadStatus: () => ReloadStatus
 }
 
 export function buildAdminApp (deps: AdminAppDeps): FastifyInstance {
@@ -26,7 +28,9 @@ export function buildAdminApp (deps: AdminAppDeps): FastifyInstance {
     const snap = deps.store.current()
     const upstream = deps.health.state
     const checks = {
-      config: { ok: true, source: snap.source, hash: snap.hash, generation: deps.store.generation },
+      // A rejected reload is reported here but does not make the pod unready: the last good
+      // configuration still serves (issue 5).
+      config: { ok: true, source: snap.source, hash: snap.hash, generation: deps.store.generation, lastReload: deps.reloadStatus() },
       upstream: { ok: deps.health.healthy(), url: `${snap.config.upstream.url}${snap.config.upstream.healthPath}`, detail: upstream.detail },
       draining: { ok: !deps.state.draining }
     }

@@ -6,8 +6,10 @@ import type { DestinationStream } from 'pino'
 import { Registry } from 'prom-client'
 import { buildAdminApp, type AdminState } from './admin.ts'
 import { buildPublicApp } from './app.ts'
-import type { Snapshot } from './config/load.ts'
+import type { Overrides, Snapshot } from './config/load.ts'
+import { Reloader, type ReloadOutcome } from './config/reload.ts'
 import { ConfigStore } from './config/store.ts'
+import { watchConfigFile } from './config/watch.ts'
 import { startHealthChecks } from './health.ts'
 import { createLogger } from './log.ts'
 import { createMetrics } from './metrics.ts'
@@ -19,12 +21,20 @@ export interface Running {
   shutdown: (reason: string) => void
   /** Resolves with the exit code once everything is closed. */
   done: Promise<number>
+  /** Apply a new configuration text (what the file watcher does; Kubernetes mode feeds it too). */
+  reload: (text: string) => ReloadOutcome
 }
 
 export interface ServeOptions {
   version: string
   /** Where log lines go (tests); stdout otherwise. */
   destination?: DestinationStream | undefined
+  /** The command-line/environment overrides, applied again to every reloaded text. */
+  overrides?: Overrides | undefined
+  /** File mode: watch this file (its directory, for ConfigMap volumes) and reload on change. */
+  watch?: { path: string; text: string; debounceMs?: number; pollMs?: number } | undefined
+  /** Told about every reload (Kubernetes mode records an Event for it). */
+  onReload?: ((outcome: ReloadOutcome) => void) | undefined
 }
 
 export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Running> {
@@ -48,7 +58,29 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
   // 503 with Connection: close, and the client reconnects to a pod that is not shutting down.
   let closing = false
   const publicApp = await buildPublicApp({ store, logger, metrics, closing: () => closing })
-  const adminApp = buildAdminApp({ store, state, logger, metrics, health })
+  const reloader = new Reloader({
+    store,
+    metrics,
+    overrides: opts.overrides ?? {},
+    source: snap.source,
+    log: logger,
+    setLevel: (level) => { logger.level = level }
+  })
+  const reload = (text: string): ReloadOutcome => {
+    const outcome = reloader.apply(text)
+    opts.onReload?.(outcome)
+    return outcome
+  }
+  const watcher = opts.watch === undefined ? undefined : watchConfigFile({
+    path: opts.watch.path,
+    initialText: opts.watch.text,
+    debounceMs: opts.watch.debounceMs,
+    pollMs: opts.watch.pollMs,
+    onChange: reload,
+    // Mid-swap reads and a briefly missing file are expected; the next event or poll tries again.
+    onError: (err) => { logger.warn({ code: err.code, path: opts.watch?.path }, 'configuration file not readable; keeping the last good configuration') }
+  })
+  const adminApp = buildAdminApp({ store, state, logger, metrics, health, reloadStatus: () => reloader.status })
   const { server, admin } = snap.config
   const publicUrl = await publicApp.listen({ host: server.host, port: server.port })
   const adminUrl = await adminApp.listen({ host: admin.host, port: admin.port })
@@ -62,6 +94,7 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
   const close = async (): Promise<void> => {
     closing = true
     health.stop()
+    watcher?.stop()
     await Promise.all([publicApp.close(), adminApp.close()])
   }
   const shutdown = (reason: string): void => {
@@ -88,5 +121,5 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
       finish(0)
     })()
   }
-  return { publicUrl, adminUrl, shutdown, done }
+  return { publicUrl, adminUrl, shutdown, done, reload }
 }

@@ -1,0 +1,85 @@
+// Applying a new configuration text to a running sidecar (issue 5). Either a whole new snapshot is
+// swapped in, or nothing changes: an invalid text keeps the last good configuration and says why.
+// Fields that only take effect at start (ports, upstream, shutdown) are reported as needing a
+// restart and kept at their running values, so no snapshot ever describes a half-applied state.
+import type { Metrics } from '../metrics.ts'
+import { loadConfigText, type Overrides, type Snapshot } from './load.ts'
+import type { ConfigStore } from './store.ts'
+
+/** Read once at start: the listeners, the upstream pool and admission are built from them. */
+const RESTART_ONLY = ['server', 'admin', 'upstream', 'shutdown'] as const
+
+export type ReloadResult = 'success' | 'failure' | 'unchanged'
+
+export interface ReloadStatus {
+  result: ReloadResult | undefined
+  at: string | undefined
+  /** The last rejected text's problems (the first ten), until a later text is accepted. */
+  errors: string[]
+  /** Fields changed in the source that the running process keeps until it restarts. */
+  pendingRestart: string[]
+}
+
+export interface ReloadOutcome { result: ReloadResult; errors: string[]; pendingRestart: string[]; snapshot: Snapshot }
+
+export interface ReloaderDeps {
+  store: ConfigStore
+  metrics: Metrics
+  overrides: Overrides
+  source: string
+  log: { info: (o: object, msg: string) => void; warn: (o: object, msg: string) => void; error: (o: object, msg: string) => void }
+  /** Applies log.level, which is reloadable. */
+  setLevel: (level: string) => void
+}
+
+/** Dotted paths whose values differ between two validated blocks (leaves only). */
+export function changedPaths (a: unknown, b: unknown, at: string): string[] {
+  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && !Array.isArray(a)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)])
+    return [...keys].flatMap((k) => changedPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}.${k}`))
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at]
+}
+
+export class Reloader {
+  readonly #deps: ReloaderDeps
+  #status: ReloadStatus = { result: undefined, at: undefined, errors: [], pendingRestart: [] }
+
+  constructor (deps: ReloaderDeps) {
+    this.#deps = deps
+  }
+
+  get status (): ReloadStatus { return this.#status }
+
+  apply (text: string): ReloadOutcome {
+    const { store, metrics, overrides, source, log } = this.#deps
+    const running = store.current()
+    const loaded = loadConfigText(text, source, overrides)
+    if (!loaded.ok) {
+      metrics.configReloads.inc({ result: 'failure' })
+      log.error({ errors: loaded.errors, hash: running.hash }, 'configuration rejected: the last good configuration still serves')
+      this.#status = { ...this.#status, result: 'failure', at: new Date().toISOString(), errors: loaded.errors.slice(0, 10) }
+      return { result: 'failure', errors: loaded.errors, pendingRestart: this.#status.pendingRestart, snapshot: running }
+    }
+    const next = loaded.snapshot.config
+    const pendingRestart = RESTART_ONLY.flatMap((block) => changedPaths(running.config[block], next[block], block))
+    let snapshot = loaded.snapshot
+    if (pendingRestart.length > 0) {
+      // The running values of restart-only blocks, the new values of everything else. JSON is YAML,
+      // and both halves were already valid, so this load cannot fail.
+      const merged = { ...next, ...Object.fromEntries(RESTART_ONLY.map((block) => [block, running.config[block]])) }
+      snapshot = (loadConfigText(JSON.stringify(merged), source, overrides) as { snapshot: Snapshot }).snapshot
+      log.warn({ pendingRestart }, 'configuration changes that take effect only after a restart are kept at their running values')
+    }
+    if (snapshot.hash === running.hash) {
+      this.#status = { ...this.#status, errors: [], pendingRestart }
+      return { result: 'unchanged', errors: [], pendingRestart, snapshot: running }
+    }
+    store.replace(snapshot)
+    this.#deps.setLevel(snapshot.config.log.level)
+    metrics.configReloads.inc({ result: 'success' })
+    log.info({ hash: snapshot.hash, previous: running.hash, generation: store.generation, origins: snapshot.config.cors.allowedOrigins.length }, 'configuration reloaded')
+    this.#status = { result: 'success', at: new Date().toISOString(), errors: [], pendingRestart }
+    return { result: 'success', errors: [], pendingRestart, snapshot }
+  }
+}

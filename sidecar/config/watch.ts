@@ -1,0 +1,64 @@
+// File mode: notice when the configuration file changes and hand its new text over.
+//
+// Kubernetes updates a ConfigMap volume atomically (kubelet's AtomicWriter): it writes a new
+// timestamped directory, points a `..data_tmp` symlink at it, renames that over `..data`, then deletes
+// the old directory. The visible file is a symlink through `..data`, so the file itself never changes:
+// watching it would miss every update. We watch its *directory*, debounce, and re-read the file by path
+// (which follows the new symlinks). A periodic content check catches events the OS dropped.
+// `subPath` mounts are copied once and never update; env vars from a ConfigMap never update either.
+import { createHash } from 'node:crypto'
+import { watch, type FSWatcher } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+
+export interface FileWatchOptions {
+  path: string
+  /** Called with the new text whenever the content differs from the last text seen. */
+  onChange: (text: string) => void
+  /** Called when a change was noticed but the file could not be read (mid-swap, removed …). */
+  onError: (err: NodeJS.ErrnoException) => void
+  debounceMs?: number
+  /** The safety net for missed events. */
+  pollMs?: number
+  /** The content the process started with, so an event that changes nothing is ignored. */
+  initialText: string
+}
+
+export interface FileWatch { stop: () => void }
+
+const digest = (text: string): string => createHash('sha256').update(text).digest('hex')
+
+export function watchConfigFile (opts: FileWatchOptions): FileWatch {
+  let last = digest(opts.initialText)
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  const check = async (): Promise<void> => {
+    let text: string
+    try {
+      text = await readFile(opts.path, 'utf8')
+    } catch (err) {
+      opts.onError(err as NodeJS.ErrnoException)
+      return
+    }
+    const d = digest(text)
+    if (d === last || stopped) return
+    last = d
+    opts.onChange(text)
+  }
+  const soon = (): void => {
+    clearTimeout(timer)
+    timer = setTimeout(() => { void check() }, opts.debounceMs ?? 100)
+  }
+  const watcher: FSWatcher = watch(dirname(opts.path), soon)
+  watcher.on('error', (err) => { opts.onError(err as NodeJS.ErrnoException) })
+  const poll = setInterval(() => { void check() }, opts.pollMs ?? 10_000)
+  poll.unref()
+  return {
+    stop: () => {
+      stopped = true
+      clearTimeout(timer)
+      clearInterval(poll)
+      watcher.close()
+    }
+  }
+}

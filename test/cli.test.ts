@@ -2,6 +2,7 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { run, USAGE } from '../sidecar/cli/run.ts'
 import type { Running } from '../sidecar/server.ts'
 import { startUpstream } from './fixtures/upstream.ts'
@@ -21,7 +22,8 @@ function io () {
 const dir = t.testdir({
   'good.yaml': 'cors:\n  allowedOrigins: [https://app.example.com, "https://*.example.com"]\n',
   'bad.yaml': 'cors:\n  allowedOrigins: [https://app.example.com, "https://*.com", "*"]\n  allowCredentials: true\n  allowedOrigin: []\n',
-  'serve.yaml': 'server: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\nshutdown: { delay: 0s, timeout: 2s }\nlog: { level: silent }\n'
+  'serve.yaml': 'server: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\nshutdown: { delay: 0s, timeout: 2s }\nlog: { level: silent }\n',
+  reloading: { 'config.yaml': 'server: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\nshutdown: { delay: 0s }\nlog: { level: silent }\n' }
 })
 
 t.test('--check-config accepts a valid file and exits 0', async (t) => {
@@ -105,6 +107,25 @@ t.test('serve runs the sidecar until shutdown, then exits 0', async (t) => {
   t.equal(res.status, 200)
   t.equal(res.headers.get('access-control-allow-origin'), 'https://app.example.com')
   t.equal((await fetch(`${r.adminUrl}/readyz`)).status, 200)
+  r.shutdown('test')
+  t.equal(await done, 0)
+})
+
+t.test('the --config file is watched: an edit applies without a restart, the overrides still win', async (t) => {
+  const up = await startUpstream()
+  t.teardown(up.close)
+  const c = io()
+  const file = `${dir}/reloading/config.yaml`
+  const done = run(['--config', file, '--upstream', up.url, '--allow-origin', 'https://app.example.com'], {}, c.io)
+  while (c.running() === undefined) await new Promise((resolve) => setTimeout(resolve, 10))
+  const r = c.running()
+  t.equal((await fetch(`${r.publicUrl}/late`)).status, 404)
+  writeFileSync(file, `${readFileSync(file, 'utf8')}routes: [{ path: /late, methods: [GET] }]\ncors: { allowedOrigins: [https://ignored.example.com] }\n`)
+  const deadline = Date.now() + 3000
+  while ((await fetch(`${r.publicUrl}/late`)).status !== 200 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal((await fetch(`${r.publicUrl}/late`)).status, 200, 'the new route applies')
+  const res = await fetch(`${r.publicUrl}/late`, { headers: { origin: 'https://app.example.com' } })
+  t.equal(res.headers.get('access-control-allow-origin'), 'https://app.example.com', '--allow-origin still wins over the file')
   r.shutdown('test')
   t.equal(await done, 0)
 })

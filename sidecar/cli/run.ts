@@ -1,6 +1,7 @@
 // Command line: argv/env → a command. `serve` (the default), `--check-config`, `explain`.
 // Returns an exit code; main.ts only hands it to the process. Output is written to the given
 // streams (this is a CLI, not the request path: the PII-safe logger is for requests).
+import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { loadConfig, type LoadResult, type Overrides } from '../config/load.ts'
 import { explain, formatExplanation } from './explain.ts'
@@ -109,7 +110,8 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
     overrides.upstream = standin.url
     io.err(`${STANDIN_NOTE}: ${standin.url}\n`)
   }
-  const result = await loadConfig(v.config ?? env.PAI_SIDECAR_CONFIG, overrides)
+  const configPath = v.config ?? env.PAI_SIDECAR_CONFIG
+  const result = await loadConfig(configPath, overrides)
   if (!result.ok) {
     await standin?.close()
     return report(result, io)
@@ -132,7 +134,10 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
     return e.verdict === 'denied' ? 1 : 0
   }
 
-  const running = await serve(snap, { version })
+  // File mode: the file is watched and reloaded (its directory, for ConfigMap volumes). The text the
+  // watcher starts from is read again here; a change in between is simply the first reload.
+  const watch = configPath === undefined ? undefined : { path: configPath, text: await readFile(configPath, 'utf8') }
+  const running = await serve(snap, { version, overrides, watch })
   io.started?.(running)
   const code = await running.done
   await standin?.close()

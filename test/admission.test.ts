@@ -45,9 +45,9 @@ t.test('up to maxConcurrent are admitted at once; the rest wait in FIFO order', 
 t.test('a full queue refuses at once; a wait past the timeout is refused', async (t) => {
   const { a, m } = setup(1, 1, 50)
   await a.acquire(never)
+  const start = performance.now()
   const queued = a.acquire(never)
   await t.rejects(a.acquire(never), new AdmissionRejected('full'))
-  const start = performance.now()
   await t.rejects(queued, new AdmissionRejected('timeout'))
   t.ok(performance.now() - start >= 45, 'waited about queue.timeout')
   t.equal(a.queued, 0)

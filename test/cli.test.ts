@@ -130,6 +130,20 @@ t.test('the --config file is watched: an edit applies without a restart, the ove
   t.equal(await done, 0)
 })
 
+t.test('without --config the built-in defaults serve, and nothing is watched', async (t) => {
+  const up = await startUpstream()
+  t.teardown(up.close)
+  const c = io()
+  const done = run(['--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--log-level', 'silent', '--upstream', up.url], {}, c.io)
+  while (c.running() === undefined) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal((await fetch(`${c.running().publicUrl}/`)).status, 200, 'GET / is a default route')
+  t.equal((await fetch(`${c.running().publicUrl}/`, { headers: { origin: 'https://app.example.com' } })).status, 403, 'no origin is allowed by default')
+  // The default shutdown.delay is 5 s; a second signal skips it.
+  c.running().shutdown('SIGTERM')
+  c.running().shutdown('SIGINT')
+  t.equal(await done, 1)
+})
+
 t.test('--standin starts the development stand-in and forwards to it', async (t) => {
   const c = io()
   const done = run(['--config', `${dir}/serve.yaml`, '--standin', '--allow-origin', 'https://app.example.com', '--port', '0'], {}, c.io)

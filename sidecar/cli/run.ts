@@ -3,9 +3,11 @@
 // streams (this is a CLI, not the request path: the PII-safe logger is for requests).
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { loadConfig, type LoadResult, type Overrides } from '../config/load.ts'
+import { loadConfig, type Overrides } from '../config/load.ts'
 import { explain, formatExplanation } from './explain.ts'
 import { serve, type Running } from '../server.ts'
+import { serveFromConfigMap } from './kube-mode.ts'
+import { reportInvalid } from './report.ts'
 import { startStandin, STANDIN_NOTE } from '../standin/server.ts'
 
 export interface Io {
@@ -18,9 +20,13 @@ export interface Io {
 export const USAGE = `Usage:
   pai-cors-sidecar [--config FILE] [--upstream URL] [--allow-origin ORIGIN]... [--host H] [--port N]
                    [--admin-port N] [--log-level LEVEL] [--standin]
+                   [--config-source file|kubernetes] [--configmap NAME] [--configmap-key KEY]
       Run the sidecar. Without --config the built-in defaults apply (no origin allowed until you add one).
       --standin also starts the development stand-in for the Private AI API on a loopback port and
       forwards to it (no licence needed; it is NOT the real product).
+      --config-source kubernetes reads the configuration from a ConfigMap through the API (in-cluster
+      service account, or KUBECONFIG), follows its changes and records an Event on the pod for each;
+      the namespace comes from POD_NAMESPACE, the pod from POD_NAME/POD_UID (the downward API).
   pai-cors-sidecar --check-config [FILE]
       Validate a configuration; print every problem with its path; exit 0 when valid, 2 when not.
   pai-cors-sidecar explain [--config FILE] --origin ORIGIN [--method M] [--header NAME]... [--path P]
@@ -28,7 +34,8 @@ export const USAGE = `Usage:
       Show what the CORS policy decides for one browser request, why, and the exact response headers.
 
 Environment: PAI_SIDECAR_CONFIG, PAI_SIDECAR_UPSTREAM, PAI_SIDECAR_ALLOW_ORIGINS (comma-separated),
-PAI_SIDECAR_PORT, PAI_SIDECAR_ADMIN_PORT, PAI_SIDECAR_LOG_LEVEL; flags win over the environment.
+PAI_SIDECAR_PORT, PAI_SIDECAR_ADMIN_PORT, PAI_SIDECAR_LOG_LEVEL, PAI_SIDECAR_CONFIG_SOURCE,
+PAI_SIDECAR_CONFIGMAP, PAI_SIDECAR_CONFIGMAP_KEY; flags win over the environment.
 `
 
 const OPTIONS = {
@@ -41,6 +48,9 @@ const OPTIONS = {
   'admin-port': { type: 'string' },
   'log-level': { type: 'string' },
   standin: { type: 'boolean' },
+  'config-source': { type: 'string' },
+  configmap: { type: 'string' },
+  'configmap-key': { type: 'string' },
   origin: { type: 'string' },
   method: { type: 'string' },
   header: { type: 'string', multiple: true },
@@ -57,11 +67,6 @@ function port (value: string | undefined, name: string): number | undefined {
   return Number(value)
 }
 
-function report (result: Extract<LoadResult, { ok: false }>, io: Io): number {
-  io.err(`configuration invalid (${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}):\n`)
-  for (const e of result.errors) io.err(`  ${e}\n`)
-  return 2
-}
 
 export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, version = '0.0.0'): Promise<number> {
   let parsed
@@ -99,9 +104,32 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
   if (v['check-config'] === true) {
     const file = command ?? v.config ?? env.PAI_SIDECAR_CONFIG
     const result = await loadConfig(file, overrides)
-    if (!result.ok) return report(result, io)
+    if (!result.ok) return reportInvalid(result.errors, io)
     io.out(`${file ?? 'defaults'}: configuration valid (hash ${result.snapshot.hash})\n`)
     return 0
+  }
+
+  const configSource = v['config-source'] ?? env.PAI_SIDECAR_CONFIG_SOURCE ?? 'file'
+  if (configSource !== 'file' && configSource !== 'kubernetes') {
+    io.err(`--config-source: "${configSource}" is not file or kubernetes\n`)
+    return 64
+  }
+  if (configSource === 'kubernetes' && command === undefined) {
+    const name = v.configmap ?? env.PAI_SIDECAR_CONFIGMAP
+    const namespace = env.POD_NAMESPACE
+    if (name === undefined || namespace === undefined) {
+      io.err('--config-source kubernetes needs --configmap NAME (or PAI_SIDECAR_CONFIGMAP) and POD_NAMESPACE (downward API)\n')
+      return 64
+    }
+    return await serveFromConfigMap({
+      namespace,
+      name,
+      key: v['configmap-key'] ?? env.PAI_SIDECAR_CONFIGMAP_KEY ?? 'config.yaml',
+      pod: env.POD_NAME === undefined ? undefined : { name: env.POD_NAME, namespace, ...(env.POD_UID === undefined ? {} : { uid: env.POD_UID }) },
+      kubeconfigPath: env.KUBECONFIG,
+      overrides,
+      version
+    }, io)
   }
 
   // The embedded default upstream: started first so the config is validated with its real URL.
@@ -114,7 +142,7 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
   const result = await loadConfig(configPath, overrides)
   if (!result.ok) {
     await standin?.close()
-    return report(result, io)
+    return reportInvalid(result.errors, io)
   }
   const snap = result.snapshot
 

@@ -31,7 +31,6 @@ const digest = (text: string): string => createHash('sha256').update(text).diges
 export function watchConfigFile (opts: FileWatchOptions): FileWatch {
   let last = digest(opts.initialText)
   let timer: NodeJS.Timeout | undefined
-  let stopped = false
   const check = async (): Promise<void> => {
     let text: string
     try {
@@ -41,7 +40,8 @@ export function watchConfigFile (opts: FileWatchOptions): FileWatch {
       return
     }
     const d = digest(text)
-    if (d === last || stopped) return
+    // (A check already reading when stop() is called may still report once; harmless while closing.)
+    if (d === last) return
     last = d
     opts.onChange(text)
   }
@@ -55,7 +55,6 @@ export function watchConfigFile (opts: FileWatchOptions): FileWatch {
   poll.unref()
   return {
     stop: () => {
-      stopped = true
       clearTimeout(timer)
       clearInterval(poll)
       watcher.close()

@@ -12,7 +12,7 @@ import { Admission, AdmissionRejected } from './admission.ts'
 import type { ConfigStore } from './config/store.ts'
 import type { Snapshot } from './config/load.ts'
 import { decideActual, decidePreflight, isPreflight, type CorsDecision } from './cors/decide.ts'
-import { BodyIdleError, BodyTooLargeError, ERRORS, errorBody, upstreamErrorCode, type ErrorCode } from './errors.ts'
+import { BodyIdleError, BodyTooLargeError, ERRORS, errorBody, UpstreamDeadlineError, upstreamErrorCode, type ErrorCode } from './errors.ts'
 import { countDenial, statusClass, type Metrics, type UpstreamErrorKind } from './metrics.ts'
 import { matchRoute } from './routes.ts'
 
@@ -68,18 +68,20 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
  */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']
 
-/** The first item of a header that Node joined with ", " (the hop nearest the client). */
-function first (value: string | undefined): string | undefined {
+/**
+ * The last item of a header that Node joined with ", ": the one the proxy in front of us wrote.
+ * Items further left came from further away, ultimately from the client, who can write anything.
+ */
+function last (value: string | undefined): string | undefined {
   if (value === undefined) return undefined
-  const comma = value.indexOf(',')
-  return (comma === -1 ? value : value.slice(0, comma)).trim()
+  return value.slice(value.lastIndexOf(',') + 1).trim()
 }
 
 /** Scheme and host as the client addressed them; X-Forwarded-Proto/Host only from a trusted proxy. */
 function addressed (req: IncomingMessage, trustProxy: boolean): { proto: string; host: string | undefined } {
   const h = req.headers
   if (!trustProxy) return { proto: 'http', host: h.host }
-  return { proto: first(h['x-forwarded-proto'] as string | undefined) ?? 'http', host: first(h['x-forwarded-host'] as string | undefined) ?? h.host }
+  return { proto: last(h['x-forwarded-proto'] as string | undefined) ?? 'http', host: last(h['x-forwarded-host'] as string | undefined) ?? h.host }
 }
 
 /** This server's own origin, for same-origin requests (which browsers also send with Origin). */
@@ -165,7 +167,13 @@ function rawError (code: ErrorCode): string {
 
 export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInstance> {
   const initial = deps.store.current()
-  const trustProxy = initial.config.server.trustProxy
+  const trusted = initial.config.server.trustProxy
+  const trustProxy = trusted !== false
+  // The client IP is taken that many hops from the right of X-Forwarded-For: hop 0 is the peer
+  // (our proxy), each trusted hop lets proxy-addr look one entry further left. (fastify's own
+  // numeric trustProxy fails closed by design, so the count is given as a function.)
+  const hops = trusted === true ? 1 : trusted === false ? 0 : trusted
+  const trustHops = (_address: string, hop: number): boolean => hop < hops
   const m = deps.metrics
   const closing = deps.closing ?? (() => false)
   const app = Fastify({
@@ -185,7 +193,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     loggerInstance: deps.logger,
     // Fastify's own request lines log the URL with its query string: off; onResponse writes ours.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
-    trustProxy,
+    trustProxy: trustHops,
     genReqId: (req) => {
       const id = req.headers['x-request-id']
       return typeof id === 'string' && REQUEST_ID.test(id) ? id : randomUUID()
@@ -262,12 +270,6 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     const origin = headers.origin
     m.inFlight.inc()
     reply.raw.once('close', () => m.inFlight.dec())
-    if (closing()) {
-      reply.header('connection', 'close').header('retry-after', RETRY_AFTER_SECONDS)
-      return sendError(reply, 'shutting_down')
-    }
-    // Node keeps at most its maxHeadersCount (2000) lines; our limit is at most 1000, so this sees it.
-    if (raw.rawHeaders.length / 2 > snap.config.limits.maxHeaders) return sendError(reply, 'headers_too_large')
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
     if (headers.host === undefined && raw.httpVersion === '1.1') return sendError(reply, 'bad_request', 'The Host header is required.')
 
@@ -303,8 +305,16 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     if (snap.shadow !== undefined && origin !== undefined) compareShadow(request, d, decideActual(snap.shadow, facts))
     if (d.outcome === 'denied') countDenial(m, d)
     if (d.vary !== undefined) reply.header('vary', d.vary)
-    // Sidecar-generated errors carry the same CORS headers as a success, so the page can read them.
+    // Sidecar-generated errors carry the same CORS headers as a success, so the page can read them:
+    // every refusal below comes after this line.
     reply.headers(d.headers)
+
+    if (closing()) {
+      reply.header('connection', 'close').header('retry-after', RETRY_AFTER_SECONDS)
+      return sendError(reply, 'shutting_down')
+    }
+    // Node keeps at most its maxHeadersCount (2000) lines; our limit is at most 1000, so this sees it.
+    if (raw.rawHeaders.length / 2 > snap.config.limits.maxHeaders) return sendError(reply, 'headers_too_large')
 
     // 3. Route allowlist.
     const match = matchRoute(snap.routes, raw.url as string, raw.method as string)
@@ -342,7 +352,20 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     request.forwarded = f
     m.upstreamInFlight.inc()
     counter?.watchIdle(request.snap.ms.bodyIdleTimeout)
-    let deadline: NodeJS.Timeout | undefined
+    // upstream.requestTimeout caps the whole exchange, from here: a slow upload must not hold a GPU
+    // slot for ever. Before the answer starts, the request body is failed, which aborts the upstream
+    // request (504); once the answer is being relayed, the only honest signal left is to cut it short.
+    let responding = false
+    let cutOff = false
+    const requestTimeout = request.snap.ms.requestTimeout
+    const deadline = setTimeout(() => {
+      cutOff = true
+      m.upstreamErrors.inc({ kind: 'timeout' })
+      request.log.warn({ timeoutMs: requestTimeout, responding }, 'upstream.requestTimeout passed: exchange cut off')
+      if (responding) relayed.destroy(new UpstreamDeadlineError(requestTimeout))
+      // With the body already sent, undici's headersTimeout (never longer than this) ends the wait.
+      else counter?.destroy(new UpstreamDeadlineError(requestTimeout))
+    }, requestTimeout)
     reply.raw.once('close', () => {
       clearTimeout(deadline)
       m.upstreamInFlight.dec()
@@ -352,12 +375,15 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       onResponse: (req, rep, raw) => {
         // reply-from types this as a server response; it is undici's response to our request.
         const res = raw as unknown as { statusCode: number; headers: Record<string, string | string[] | undefined>; stream: Readable }
+        responding = true
         f.status = res.statusCode
         f.ms = performance.now() - f.start
         m.upstreamDuration.observe({ route: req.route as string, status_class: statusClass(res.statusCode) }, f.ms / 1000)
+        // The GPU's work is done once its answer is fully received: a client that reads slowly must
+        // not keep the admission slot.
+        res.stream.once('end', release)
         // pipeline, not pipe: an upstream failure after the headers must end the client's response
         // (cut short, the only signal left) and be counted, instead of leaving it hanging.
-        let cutOff = false
         pipeline(res.stream, relayed, (err) => {
           // A client that went away closes `relayed` early: that is not the upstream's failure.
           if (err === undefined || err === null || cutOff || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return
@@ -365,14 +391,6 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
           m.upstreamErrors.inc({ kind })
           req.log.warn({ kind }, 'the upstream failed while its response was being relayed: cut off')
         })
-        // upstream.requestTimeout caps the whole exchange. Headers are already on their way, so the
-        // only honest signal left is to cut the response short.
-        deadline = setTimeout(() => {
-          cutOff = true
-          m.upstreamErrors.inc({ kind: 'timeout' })
-          req.log.warn({ timeoutMs: req.snap.ms.requestTimeout }, 'upstream.requestTimeout passed while relaying the response: cut off')
-          relayed.destroy(new Error('upstream.requestTimeout passed'))
-        }, Math.max(0, req.snap.ms.requestTimeout - f.ms))
         void rep.send(relayed)
       },
       // reply-from has already removed `Connection` and the headers it names (RFC 9110 §7.6.1).
@@ -408,8 +426,12 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       onError: (r, { error }) => {
         const code = upstreamErrorCode(error)
         const kind = UPSTREAM_ERROR_KIND[code]
-        if (kind !== undefined) m.upstreamErrors.inc({ kind })
-        else r.header('connection', 'close') // payload_too_large: the rest of the body is not read
+        // A client that went away mid-upload fails the upstream request too: that is not the
+        // upstream's fault, and nobody is left to answer (onRequestAbort logs it).
+        if (request.raw.socket.destroyed) return
+        if (kind !== undefined && !cutOff) m.upstreamErrors.inc({ kind })
+        // The rest of an unread body is not drained: close the connection after the answer.
+        if (kind === undefined || !request.raw.complete) r.header('connection', 'close')
         sendError(r as unknown as FastifyReply, code)
       }
     })
@@ -452,6 +474,11 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     // Anything else that fails is ours: a JSON 500 that still carries the CORS headers, never a crash.
     request.log.error({ err }, 'unexpected error')
     sendError(reply, 'internal_error')
+  })
+
+  // A client that leaves before its answer gets no onResponse: one line for it all the same.
+  app.addHook('onRequestAbort', async (request) => {
+    request.log.info({ method: request.raw.method, route: request.route, aborted: true, bytesIn: request.forwarded?.bytesIn() }, 'request aborted by the client')
   })
 
   app.addHook('onResponse', async (request, reply) => {

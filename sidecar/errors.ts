@@ -44,6 +44,14 @@ export class BodyIdleError extends Error {
   }
 }
 
+/** Raised when upstream.requestTimeout passes before the upstream answered: aborts the exchange (504). */
+export class UpstreamDeadlineError extends Error {
+  readonly code = 'PAI_UPSTREAM_DEADLINE'
+  constructor (ms: number) {
+    super(`no answer from the upstream within upstream.requestTimeout (${ms} ms)`)
+  }
+}
+
 /** Map an error from the upstream request (undici, wrapped by @fastify/reply-from as `cause`) to our code. */
 export function upstreamErrorCode (err: unknown): ErrorCode {
   let e: unknown = err
@@ -51,6 +59,7 @@ export function upstreamErrorCode (err: unknown): ErrorCode {
   for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
     if (e instanceof BodyTooLargeError) return 'payload_too_large'
     if (e instanceof BodyIdleError) return 'request_timeout'
+    if (e instanceof UpstreamDeadlineError) return 'upstream_timeout'
     const code = (e as NodeJS.ErrnoException).code
     switch (code) {
       case 'ECONNREFUSED': case 'ENOTFOUND': case 'EAI_AGAIN': case 'EHOSTUNREACH': case 'ENETUNREACH':

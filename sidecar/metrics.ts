@@ -61,7 +61,7 @@ export function createMetrics (registry: Registry, opts: MetricsOptions): Metric
     }),
     upstreamDuration: new Histogram({
       name: `${PREFIX}upstream_duration_seconds`,
-      help: 'Time from forwarding a request to the upstream\'s response headers (the model\'s work).',
+      help: 'Time from forwarding a request (its body included) to the upstream\'s response headers: mostly the model\'s work.',
       labelNames: ['route', 'status_class'],
       buckets: DURATION_BUCKETS,
       registers

@@ -91,15 +91,22 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
 
   let finish!: (code: number) => void
   const done = new Promise<number>((resolve) => { finish = resolve })
-  const close = async (): Promise<void> => {
-    closing = true
-    health.stop()
-    watcher?.stop()
-    await Promise.all([publicApp.close(), adminApp.close()])
+  // Closing happens once, whichever of the drain and a second signal gets there first.
+  let closed: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true
+      health.stop()
+      watcher?.stop()
+      await Promise.all([publicApp.close(), adminApp.close()])
+    })()
+    return closed
   }
+  const abortDelay = new AbortController()
   const shutdown = (reason: string): void => {
     if (state.draining) {
       logger.warn({ reason }, 'second signal: stopping now')
+      abortDelay.abort()
       publicApp.server.closeAllConnections()
       void close().then(() => finish(1))
       return
@@ -108,8 +115,13 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
     const { shutdownDelay, shutdownTimeout } = snap.ms
     logger.info({ reason, delayMs: shutdownDelay, timeoutMs: shutdownTimeout }, 'draining: readiness is now 503')
     void (async () => {
-      // Keep serving while endpoints and load balancers notice that the pod is not ready.
-      await sleep(shutdownDelay)
+      // Keep serving while endpoints and load balancers notice that the pod is not ready; a second
+      // signal cuts this short (and then owns the exit).
+      try {
+        await sleep(shutdownDelay, undefined, { signal: abortDelay.signal })
+      } catch {
+        return
+      }
       const timer = setTimeout(() => {
         logger.warn('shutdown.timeout reached: closing the remaining connections')
         publicApp.server.closeAllConnections()
@@ -117,6 +129,8 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
       timer.unref()
       await close()
       clearTimeout(timer)
+      // A second signal while closing owns the exit code (1).
+      if (abortDelay.signal.aborted) return
       logger.info('stopped')
       finish(0)
     })()

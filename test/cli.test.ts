@@ -157,6 +157,9 @@ t.test('--standin starts the development stand-in and forwards to it', async (t)
   t.equal(await done, 0)
   const bad = io()
   t.equal(await run(['--standin', '--allow-origin', 'null'], {}, bad.io), 2, 'an invalid config still stops the stand-in it started')
+  const missing = io()
+  t.equal(await run(['--config', `${dir}/nowhere.yaml`], {}, missing.io), 2, 'a config file that cannot be read stops the start')
+  t.match(missing.err(), /nowhere\.yaml: cannot read the file \(ENOENT\)/)
 })
 
 t.test('the executable prints its version and reports errors on stderr', async (t) => {

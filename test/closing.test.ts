@@ -19,4 +19,6 @@ t.test('while closing, requests get 503 shutting_down with Connection: close and
   t.equal(res.json().error.code, 'shutting_down')
   t.equal(res.headers.connection, 'close')
   t.equal(res.headers['retry-after'], '1')
+  t.equal(res.headers['access-control-allow-origin'], 'https://app.example.com', 'readable by the page, not an opaque CORS error')
+  t.equal(res.headers.vary, 'Origin')
 })

@@ -280,7 +280,7 @@ t.test('wrong types are reported with their path and the expected type', async (
     'cors.enforce: must be boolean (refuse disallowed cross-origin requests with 403 (false: forward them without CORS headers))',
     'routes: must be array',
     'server.port: must be integer',
-    'server.trustProxy: must be boolean (believe X-Forwarded-For/Proto/Host from the load balancer)'
+    'server.trustProxy: must be true, false, or how many proxies in front (1–10) to believe X-Forwarded-For/Proto/Host from'
   ])
 })
 
@@ -533,4 +533,14 @@ t.test('ConfigStore.replace() swaps the snapshot and bumps the generation by one
   store.replace(third)
   t.equal(store.current(), third)
   t.equal(store.generation, 3)
+})
+
+t.test('durations that bound live work have a floor, and none may overflow a timer', async (t) => {
+  t.same(problems('upstream: { requestTimeout: 0s, healthInterval: 5ms }\nlimits: { bodyIdleTimeout: 0ms }'), [
+    'upstream.healthInterval: "5ms" is too short; at least 10ms',
+    'upstream.requestTimeout: "0s" is too short; at least 100ms',
+    'limits.bodyIdleTimeout: "0ms" is too short; at least 100ms'
+  ])
+  t.same(problems('shutdown: { timeout: 600h }'), ['shutdown.timeout: "600h" is too long; at most 596h'])
+  t.equal(load('upstream: { queue: { timeout: 0s } }\nshutdown: { delay: 0s }').ms.queueTimeout, 0, 'zero is meaningful for a queue wait or a delay')
 })

@@ -47,6 +47,8 @@ limits: { rateLimit: { enabled: true, max: 1, window: 1m } }
   t.equal((await post(proxied.url, { 'x-forwarded-for': '203.0.113.1' })).status, 200)
   t.equal((await post(proxied.url, { 'x-forwarded-for': '203.0.113.2' })).status, 200, 'another client has its own budget')
   t.equal((await post(proxied.url, { 'x-forwarded-for': '203.0.113.1' })).status, 429)
+  // The client cannot buy a new budget by writing its own entries to the left of the proxy's.
+  t.equal((await post(proxied.url, { 'x-forwarded-for': '10.9.9.9, 203.0.113.1' })).status, 429, 'a forged leftmost entry does not change the key')
 
   const direct = await startSidecar(`
 cors: { allowedOrigins: [${APP}] }

@@ -63,8 +63,20 @@ t.test('shutdown.timeout cuts off requests that do not finish; a second signal e
   t.match(logs.join(''), /shutdown\.timeout reached/)
 
   const r2 = await serve(base(up.url, '{ delay: 10s, timeout: 10s }'), { version: '1.0.0', destination: sink(logs) })
+  const started = performance.now()
   r2.shutdown('SIGTERM')
   r2.shutdown('SIGINT')
   t.equal(await r2.done, 1)
+  t.ok(performance.now() - started < 2000, 'a second signal during shutdown.delay does not wait it out')
   t.match(logs.join(''), /second signal: stopping now/)
+
+  // A second signal while the drain waits for a hung request: the same close, finished at once.
+  const r3 = await serve(base(up.url, '{ delay: 0s, timeout: 10s }'), { version: '1.0.0', destination: sink(logs) })
+  const hung3 = fetch(`${r3.publicUrl}/hang`, { method: 'POST', body: 'x' }).catch((err: Error) => err)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  r3.shutdown('SIGTERM')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  r3.shutdown('SIGTERM')
+  t.equal(await r3.done, 1)
+  t.type(await hung3, Error)
 })

@@ -1,9 +1,8 @@
 // Command line: argv/env → a command. `serve` (the default), `--check-config`, `explain`.
 // Returns an exit code; main.ts only hands it to the process. Output is written to the given
 // streams (this is a CLI, not the request path: the PII-safe logger is for requests).
-import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { loadConfig, type Overrides } from '../config/load.ts'
+import { loadConfig, loadConfigText, readConfigFile, type Overrides } from '../config/load.ts'
 import { explain, formatExplanation } from './explain.ts'
 import { serve, type Running } from '../server.ts'
 import { serveFromConfigMap } from './kube-mode.ts'
@@ -138,8 +137,11 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
     overrides.upstream = standin.url
     io.err(`${STANDIN_NOTE}: ${standin.url}\n`)
   }
+  // The file is read once: the same text is validated and becomes the watcher's starting point, so a
+  // change made right now is seen as a change.
   const configPath = v.config ?? env.PAI_SIDECAR_CONFIG
-  const result = await loadConfig(configPath, overrides)
+  const read = configPath === undefined ? { ok: true as const, text: '' } : await readConfigFile(configPath)
+  const result = read.ok ? loadConfigText(read.text, configPath ?? 'defaults', overrides) : read
   if (!result.ok) {
     await standin?.close()
     return reportInvalid(result.errors, io)
@@ -162,9 +164,8 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
     return e.verdict === 'denied' ? 1 : 0
   }
 
-  // File mode: the file is watched and reloaded (its directory, for ConfigMap volumes). The text the
-  // watcher starts from is read again here; a change in between is simply the first reload.
-  const watch = configPath === undefined ? undefined : { path: configPath, text: await readFile(configPath, 'utf8') }
+  // File mode: the file is watched and reloaded (its directory, for ConfigMap volumes).
+  const watch = configPath === undefined ? undefined : { path: configPath, text: (read as { text: string }).text }
   const running = await serve(snap, { version, overrides, watch })
   io.started?.(running)
   const code = await running.done

@@ -51,6 +51,39 @@ export function parseDuration (value: string): number {
   return Number(m[1]) * (UNITS[m[2] as string] as number)
 }
 
+/** Node's timers fire at once (with only a warning) past 2^31 − 1 ms, about 24.8 days. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+/** Durations that bound live work: zero would cut every request, or poll without pause. */
+const MIN_MS: Record<string, number> = {
+  'server.headersTimeout': 100,
+  'upstream.healthInterval': 10,
+  'upstream.healthTimeout': 10,
+  'upstream.connectTimeout': 10,
+  'upstream.headersTimeout': 100,
+  'upstream.requestTimeout': 100,
+  'limits.bodyIdleTimeout': 100,
+  'limits.rateLimit.window': 100
+}
+
+function durationProblems (config: Config): string[] {
+  const values: [string, string | undefined][] = [
+    ['server.keepAliveTimeout', config.server.keepAliveTimeout], ['server.headersTimeout', config.server.headersTimeout],
+    ['upstream.healthInterval', config.upstream.healthInterval], ['upstream.healthTimeout', config.upstream.healthTimeout],
+    ['upstream.connectTimeout', config.upstream.connectTimeout], ['upstream.headersTimeout', config.upstream.headersTimeout],
+    ['upstream.requestTimeout', config.upstream.requestTimeout], ['upstream.keepAliveTimeout', config.upstream.keepAliveTimeout],
+    ['upstream.queue.timeout', config.upstream.queue.timeout], ['limits.bodyIdleTimeout', config.limits.bodyIdleTimeout],
+    ['limits.rateLimit.window', config.limits.rateLimit.window], ['shutdown.delay', config.shutdown.delay], ['shutdown.timeout', config.shutdown.timeout]
+  ]
+  return values.flatMap(([path, value]) => {
+    if (value === undefined) return []
+    const ms = parseDuration(value)
+    const min = MIN_MS[path] ?? 0
+    if (ms < min) return [`${path}: "${value}" is too short; at least ${min}ms`]
+    if (ms > MAX_TIMER_MS) return [`${path}: "${value}" is too long; at most 596h`]
+    return []
+  })
+}
+
 /** `/cors/allowedOrigins/2` → `cors.allowedOrigins[2]`. */
 export function jsonPath (pointer: string): string {
   return pointer.split('/').slice(1).map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
@@ -73,7 +106,7 @@ function describe (e: ErrorObject): string {
   }
   if (e.keyword === 'enum') return `${prefix(at)}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
   const description = (e.parentSchema as { description?: string }).description
-  if (e.keyword === 'pattern' && description !== undefined) return `${prefix(at)}: must be ${description}`
+  if ((e.keyword === 'pattern' || e.keyword === 'anyOf') && description !== undefined) return `${prefix(at)}: must be ${description}`
   // YAML reads an unquoted null, ~ or empty value as null, which surprises people writing `- null`.
   const yamlNull = e.keyword !== 'type' || e.data !== null ? ''
     : e.params.type === 'object' ? ' (an empty block: give it fields or remove it)' : ' (YAML read null here: quote the value)'
@@ -117,10 +150,14 @@ export function loadConfigText (text: string, source: string, overrides: Overrid
   const doc = raw as Record<string, unknown>
   applyOverrides(doc, overrides)
   const valid = validate(doc)
-  const errors = [...(valid ? [] : (validate.errors as ErrorObject[]).map(describe)), ...securityProblems(doc)]
+  // The alternatives of a union (anyOf) each fail on their own; the union's one message says it all.
+  const schemaErrors = valid ? [] : (validate.errors as ErrorObject[]).filter((e) => !e.schemaPath.includes('/anyOf/')).map(describe)
+  const errors = [...schemaErrors, ...securityProblems(doc)]
   if (!valid || errors.length > 0) return { ok: false, errors }
   const config = deepFreeze(doc)
   const u = config.upstream
+  const bounds = durationProblems(config)
+  if (bounds.length > 0) return { ok: false, errors: bounds }
   const snapshot: Snapshot = {
     config,
     cors: compilePolicy(config.cors),
@@ -147,14 +184,18 @@ export function loadConfigText (text: string, source: string, overrides: Overrid
   return { ok: true, snapshot: Object.freeze(snapshot) }
 }
 
-/** Read and validate a file; a missing path uses the built-in defaults (overrides still apply). */
-export async function loadConfig (path: string | undefined, overrides: Overrides = {}): Promise<LoadResult> {
-  if (path === undefined) return loadConfigText('', 'defaults', overrides)
-  let text: string
+/** A configuration file's text, or the reason it cannot be read. */
+export async function readConfigFile (path: string): Promise<{ ok: true; text: string } | { ok: false; errors: string[] }> {
   try {
-    text = await readFile(path, 'utf8')
+    return { ok: true, text: await readFile(path, 'utf8') }
   } catch (err) {
     return { ok: false, errors: [`${path}: cannot read the file (${(err as NodeJS.ErrnoException).code as string})`] }
   }
-  return loadConfigText(text, path, overrides)
+}
+
+/** Read and validate a file; a missing path uses the built-in defaults (overrides still apply). */
+export async function loadConfig (path: string | undefined, overrides: Overrides = {}): Promise<LoadResult> {
+  if (path === undefined) return loadConfigText('', 'defaults', overrides)
+  const read = await readConfigFile(path)
+  return read.ok ? loadConfigText(read.text, path, overrides) : read
 }

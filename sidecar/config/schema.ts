@@ -43,7 +43,9 @@ export const ConfigSchema = Type.Object({
   server: Type.Object({
     host: host('0.0.0.0'),
     port: port(8000),
-    trustProxy: Type.Boolean({ default: false, description: 'believe X-Forwarded-For/Proto/Host from the load balancer' }),
+    // true = one proxy hop (the load balancer in front); a number = that many hops. Never "every hop":
+    // a client could then write its own X-Forwarded-For and pick its rate-limit key.
+    trustProxy: Type.Union([Type.Boolean(), Type.Integer({ minimum: 1, maximum: 10 })], { default: false, description: 'true, false, or how many proxies in front (1–10) to believe X-Forwarded-For/Proto/Host from' }),
     // Longer than the idle timeout of the load balancer in front (60 s on most clouds), so that the
     // balancer, not the sidecar, closes idle connections and never reuses one the sidecar just closed.
     keepAliveTimeout: duration('75s'),

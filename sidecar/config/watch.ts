@@ -31,7 +31,7 @@ const digest = (text: string): string => createHash('sha256').update(text).diges
 export function watchConfigFile (opts: FileWatchOptions): FileWatch {
   let last = digest(opts.initialText)
   let timer: NodeJS.Timeout | undefined
-  const check = async (): Promise<void> => {
+  const checkOnce = async (): Promise<void> => {
     let text: string
     try {
       text = await readFile(opts.path, 'utf8')
@@ -45,13 +45,17 @@ export function watchConfigFile (opts: FileWatchOptions): FileWatch {
     last = d
     opts.onChange(text)
   }
+  // One check at a time, in order: a slow read started by the poll can never apply an older text
+  // after a newer one that the watcher read meanwhile.
+  let chain = Promise.resolve()
+  const check = (): void => { chain = chain.then(checkOnce) }
   const soon = (): void => {
     clearTimeout(timer)
-    timer = setTimeout(() => { void check() }, opts.debounceMs ?? 100)
+    timer = setTimeout(check, opts.debounceMs ?? 100)
   }
   const watcher: FSWatcher = watch(dirname(opts.path), soon)
   watcher.on('error', (err) => { opts.onError(err as NodeJS.ErrnoException) })
-  const poll = setInterval(() => { void check() }, opts.pollMs ?? 10_000)
+  const poll = setInterval(check, opts.pollMs ?? 10_000)
   poll.unref()
   return {
     stop: () => {

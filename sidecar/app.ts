@@ -372,6 +372,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       release()
     })
     reply.from(undefined, {
+      // Never retry: reply-from retries a GET answered 503 up to ten times by default, which would
+      // multiply load on a GPU that just said it is overloaded. The client decides (Retry-After).
+      retryDelay: () => null,
       onResponse: (req, rep, raw) => {
         // reply-from types this as a server response; it is undici's response to our request.
         const res = raw as unknown as { statusCode: number; headers: Record<string, string | string[] | undefined>; stream: Readable }

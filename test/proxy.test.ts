@@ -18,6 +18,7 @@ routes:
   - { path: /reset, methods: [POST] }
   - { path: /files/, methods: [GET, POST] }
   - { path: /vary-star, methods: [GET] }
+  - { path: /unavailable, methods: [GET] }
 `
 
 let up: Upstream
@@ -242,4 +243,12 @@ t.test('an upstream that sends no Connection header (HTTP/1.1 keep-alive by defa
   const res = await fetch(`${other.url}/x`)
   t.equal(res.status, 200)
   t.equal(await res.text(), '{}')
+})
+
+t.test('an upstream 503 is relayed once, never retried against the busy GPU', async (t) => {
+  const before = up.received.length
+  const res = await fetch(`${sc.url}/unavailable`)
+  t.equal(res.status, 503)
+  t.same(await res.json(), { detail: 'busy' })
+  t.equal(up.received.length, before + 1, 'exactly one upstream request')
 })

@@ -8,7 +8,8 @@
 import { parseCli, startStandin, stderrLogger } from './server.ts';
 
 const standin = await startStandin({ ...parseCli(process.argv.slice(2)), logger: stderrLogger });
-console.log(`Private AI development stand-in (NOT the real product) listening on ${standin.url}`);
+// A command-line line for the person who started it, not a log line: no request data in it.
+process.stdout.write(`Private AI development stand-in (NOT the real product) listening on ${standin.url}\n`);
 
 const stop = (): void => {
   void standin.close();

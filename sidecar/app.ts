@@ -66,7 +66,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
  * already answered the client's 100-continue, and undici refuses to send it (curl sends it on large
  * uploads).
  */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']
+const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect'])
 
 /**
  * The last item of a header that Node joined with ", ": the one the proxy in front of us wrote.
@@ -416,7 +416,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
         const listed = typeof connection === 'string' ? connection.toLowerCase().split(',').map((s) => s.trim()) : []
         for (const name of Object.keys(h)) {
           // The upstream's own CORS headers never reach the browser: the sidecar's policy is the only one.
-          if (name.startsWith('access-control-') || HOP_BY_HOP.includes(name) || listed.includes(name)) continue
+          if (name.startsWith('access-control-') || HOP_BY_HOP.has(name) || listed.includes(name)) continue
           out[name] = h[name]
         }
         // Only forwarded requests get here, and onRequest decided CORS for every one of them.

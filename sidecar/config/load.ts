@@ -53,35 +53,42 @@ export function parseDuration (value: string): number {
 
 /** Node's timers fire at once (with only a warning) past 2^31 − 1 ms, about 24.8 days. */
 const MAX_TIMER_MS = 2 ** 31 - 1
-/** Durations that bound live work: zero would cut every request, or poll without pause. */
-const MIN_MS: Record<string, number> = {
-  'server.headersTimeout': 100,
-  'upstream.healthInterval': 10,
-  'upstream.healthTimeout': 10,
-  'upstream.connectTimeout': 10,
-  'upstream.headersTimeout': 100,
-  'upstream.requestTimeout': 100,
-  'limits.bodyIdleTimeout': 100,
-  'limits.rateLimit.window': 100
-}
+
+/**
+ * Every duration once: its name in `Snapshot.ms`, its path, where it is read, and its floor where it
+ * bounds live work (zero would cut every request, or poll without pause). Both the bounds check and
+ * the milliseconds come from this one table.
+ */
+const DURATIONS: [DurationName, string, (c: Config) => string | undefined, number][] = [
+  ['keepAliveTimeout', 'server.keepAliveTimeout', (c) => c.server.keepAliveTimeout, 0],
+  ['headersTimeout', 'server.headersTimeout', (c) => c.server.headersTimeout, 100],
+  ['healthInterval', 'upstream.healthInterval', (c) => c.upstream.healthInterval, 10],
+  ['healthTimeout', 'upstream.healthTimeout', (c) => c.upstream.healthTimeout, 10],
+  ['connectTimeout', 'upstream.connectTimeout', (c) => c.upstream.connectTimeout, 10],
+  ['upstreamHeadersTimeout', 'upstream.headersTimeout', (c) => c.upstream.headersTimeout, 100],
+  ['requestTimeout', 'upstream.requestTimeout', (c) => c.upstream.requestTimeout, 100],
+  ['upstreamKeepAliveTimeout', 'upstream.keepAliveTimeout', (c) => c.upstream.keepAliveTimeout, 0],
+  ['queueTimeout', 'upstream.queue.timeout', (c) => c.upstream.queue.timeout, 0],
+  ['bodyIdleTimeout', 'limits.bodyIdleTimeout', (c) => c.limits.bodyIdleTimeout, 100],
+  ['rateLimitWindow', 'limits.rateLimit.window', (c) => c.limits.rateLimit.window, 100],
+  ['shutdownDelay', 'shutdown.delay', (c) => c.shutdown.delay, 0],
+  ['shutdownTimeout', 'shutdown.timeout', (c) => c.shutdown.timeout, 0]
+]
 
 function durationProblems (config: Config): string[] {
-  const values: [string, string | undefined][] = [
-    ['server.keepAliveTimeout', config.server.keepAliveTimeout], ['server.headersTimeout', config.server.headersTimeout],
-    ['upstream.healthInterval', config.upstream.healthInterval], ['upstream.healthTimeout', config.upstream.healthTimeout],
-    ['upstream.connectTimeout', config.upstream.connectTimeout], ['upstream.headersTimeout', config.upstream.headersTimeout],
-    ['upstream.requestTimeout', config.upstream.requestTimeout], ['upstream.keepAliveTimeout', config.upstream.keepAliveTimeout],
-    ['upstream.queue.timeout', config.upstream.queue.timeout], ['limits.bodyIdleTimeout', config.limits.bodyIdleTimeout],
-    ['limits.rateLimit.window', config.limits.rateLimit.window], ['shutdown.delay', config.shutdown.delay], ['shutdown.timeout', config.shutdown.timeout]
-  ]
-  return values.flatMap(([path, value]) => {
+  return DURATIONS.flatMap(([, path, read, min]) => {
+    const value = read(config)
     if (value === undefined) return []
     const ms = parseDuration(value)
-    const min = MIN_MS[path] ?? 0
     if (ms < min) return [`${path}: "${value}" is too short; at least ${min}ms`]
     if (ms > MAX_TIMER_MS) return [`${path}: "${value}" is too long; at most 596h`]
     return []
   })
+}
+
+/** Only upstream.headersTimeout is optional; it defaults to upstream.requestTimeout. */
+function durations (config: Config): Record<DurationName, number> {
+  return Object.fromEntries(DURATIONS.map(([name, , read]) => [name, parseDuration(read(config) ?? config.upstream.requestTimeout)])) as Record<DurationName, number>
 }
 
 /** `/cors/allowedOrigins/2` → `cors.allowedOrigins[2]`. */
@@ -155,7 +162,6 @@ export function loadConfigText (text: string, source: string, overrides: Overrid
   const errors = [...schemaErrors, ...securityProblems(doc)]
   if (!valid || errors.length > 0) return { ok: false, errors }
   const config = deepFreeze(doc)
-  const u = config.upstream
   const bounds = durationProblems(config)
   if (bounds.length > 0) return { ok: false, errors: bounds }
   const snapshot: Snapshot = {
@@ -163,21 +169,7 @@ export function loadConfigText (text: string, source: string, overrides: Overrid
     cors: compilePolicy(config.cors),
     shadow: config.shadow === undefined ? undefined : compilePolicy(config.shadow),
     routes: compileRoutes(config.routes),
-    ms: Object.freeze({
-      keepAliveTimeout: parseDuration(config.server.keepAliveTimeout),
-      headersTimeout: parseDuration(config.server.headersTimeout),
-      connectTimeout: parseDuration(u.connectTimeout),
-      upstreamHeadersTimeout: parseDuration(u.headersTimeout ?? u.requestTimeout),
-      requestTimeout: parseDuration(u.requestTimeout),
-      upstreamKeepAliveTimeout: parseDuration(u.keepAliveTimeout),
-      healthInterval: parseDuration(u.healthInterval),
-      healthTimeout: parseDuration(u.healthTimeout),
-      queueTimeout: parseDuration(u.queue.timeout),
-      bodyIdleTimeout: parseDuration(config.limits.bodyIdleTimeout),
-      rateLimitWindow: parseDuration(config.limits.rateLimit.window),
-      shutdownDelay: parseDuration(config.shutdown.delay),
-      shutdownTimeout: parseDuration(config.shutdown.timeout)
-    }),
+    ms: Object.freeze(durations(config)),
     hash: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12),
     source
   }

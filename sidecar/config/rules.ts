@@ -1,6 +1,7 @@
 // Rules the schema cannot express: configurations that are refused as insecure or that could never
 // work in a browser (DESIGN.md, "Refused as insecure"). Each problem names its path; none is fixed
 // silently, because a quietly "corrected" CORS policy is how permissive policies ship.
+import { TOKEN } from '../cors/decide.ts'
 import { isLoopbackHost, parseOriginEntry } from '../cors/origin.ts'
 
 // The rules also run on a file that failed the schema, so that one report names every problem
@@ -24,7 +25,6 @@ const FORBIDDEN_RESPONSE_HEADERS = new Set(['set-cookie', 'set-cookie2'])
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK'])
 /** Fetch normalises these to upper case before the preflight, so a lower-case entry could never match. */
 const NORMALISED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 function methodProblem (method: string): string | undefined {
   if (!TOKEN.test(method)) return 'is not a method name'

@@ -46,8 +46,8 @@ export interface CorsDecision {
 
 /** Methods a preflight never needs to list (Fetch: "CORS-safelisted method"), case-sensitive. */
 export const SAFELISTED_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST'])
-/** RFC 9110 §5.6.2 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** RFC 9110 §5.6.2 token: method and header names. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** Bound on Access-Control-Request-Headers items; browsers send a handful (CORS-NOTES: unbounded parsing). */
 export const MAX_REQUEST_HEADERS = 64
 

@@ -4,16 +4,14 @@ import t from 'tap'
 import { Registry } from 'prom-client'
 import { Admission, AdmissionRejected } from '../sidecar/admission.ts'
 import { createMetrics, type Metrics } from '../sidecar/metrics.ts'
+import { sample } from './fixtures/metrics.ts'
 
 function setup (maxConcurrent: number, queueSize: number, queueTimeoutMs = 10_000): { a: Admission; m: Metrics } {
   const m = createMetrics(new Registry(), { version: 't', config: () => ({ hash: 'h', generation: 1 }) })
   return { a: new Admission({ maxConcurrent, queueSize, queueTimeoutMs, metrics: m }), m }
 }
 
-const value = async (m: Metrics, name: keyof Metrics, labels: Record<string, string> = {}): Promise<number | undefined> => {
-  const data = await (m[name] as { get: () => Promise<{ values: { labels: Record<string, unknown>; value: number; metricName?: string }[] }> }).get()
-  return data.values.find((v) => Object.entries(labels).every(([k, l]) => String(v.labels[k]) === l))?.value
-}
+const value = (m: Metrics, name: keyof Metrics, labels: Record<string, string> = {}): Promise<number | undefined> => sample(m[name], labels)
 
 const never = (): void => {}
 

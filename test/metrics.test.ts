@@ -3,6 +3,7 @@ import t from 'tap'
 import { Registry } from 'prom-client'
 import { startUpstream, type Upstream } from './fixtures/upstream.ts'
 import { startSidecar, type TestSidecar } from './fixtures/sidecar.ts'
+import { sample } from './fixtures/metrics.ts'
 import { createMetrics, exposition, OPENMETRICS_TEXT, PROMETHEUS_TEXT, statusClass } from '../sidecar/metrics.ts'
 
 const APP = 'https://app.example.com'
@@ -25,12 +26,8 @@ t.before(async () => {
 })
 t.teardown(async () => { await sc.close(); await up.close() })
 
-async function value (name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  const metric = sc.metrics.registry.getSingleMetric(name)
-  const data = await metric?.get()
-  const sample = data?.values.find((v) => Object.entries(labels).every(([k, l]) => String(v.labels[k]) === l))
-  return sample?.value
-}
+const value = (name: string, labels: Record<string, string> = {}): Promise<number | undefined> =>
+  sample(sc.metrics.registry.getSingleMetric(name), labels)
 
 t.test('requests are counted by configured route, method, status class, CORS outcome and allowlist entry', async (t) => {
   await fetch(`${sc.url}/process/text?email=jane@example.com`, { method: 'POST', headers: { origin: 'https://a.example.com', 'content-type': 'application/json' }, body: '{"text":["x"]}' })

@@ -1,0 +1,207 @@
+// Generates charts/pai-cors-sidecar/values.schema.json (`npm run chart:schema`; test/chart-schema.test.ts
+// fails when the committed file differs). The blocks that carry the sidecar's own field names are
+// taken from the sidecar's schema (sidecar/config/schema.ts), so a field added to the sidecar cannot
+// be forgotten in the chart, and a typo in values.yaml fails at `helm install` the way it fails in the
+// sidecar. The chart's own keys are declared here, strict (additionalProperties: false) throughout.
+import { writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Type, type TSchema } from '@sinclair/typebox'
+import { ConfigSchema } from '../sidecar/config/schema.ts'
+
+export const SCHEMA_PATH = fileURLToPath(new URL('./pai-cors-sidecar/values.schema.json', import.meta.url))
+
+/** Keys that the chart sets itself: the listen hosts and the upstream URL (the container is on localhost). */
+const CHART_OWNED: Record<string, string[]> = { server: ['host'], admin: ['host'], upstream: ['url'] }
+
+/**
+ * An origin as a browser serializes it (lower case, no path, no trailing slash), or one of the
+ * sidecar's wildcard forms. The sidecar checks more (public suffixes, IDNs, IPv4 forms) and the
+ * chart's tests feed the rendered ConfigMap to its --check-config; this catches the usual mistakes
+ * (a path, a trailing slash, upper case, a missing scheme) at `helm install`.
+ */
+export const ORIGIN_PATTERN = '^(\\*|https?://(\\*\\.)?[a-z0-9-]+(\\.[a-z0-9-]+)*(:([0-9]{1,5}|\\*))?|https?://\\[[0-9a-f:.]+\\](:([0-9]{1,5}|\\*))?)$'
+
+/** JSON Schema for the chart has no use for TypeBox's symbols or for defaults (values.yaml has them). */
+function plain (schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(plain)
+  if (schema === null || typeof schema !== 'object') return schema
+  return Object.fromEntries(Object.entries(schema).filter(([key]) => key !== 'default').map(([key, value]) => [key, plain(value)]))
+}
+
+type Json = Record<string, any>
+
+function corsBlock (schema: Json): Json {
+  schema.properties.allowedOrigins.items.pattern = ORIGIN_PATTERN
+  // Fetch §3.2.5: with credentials a browser rejects Access-Control-Allow-Origin: *. The sidecar refuses
+  // the combination; refusing it here too makes `helm install` fail before a pod is scheduled.
+  schema.if = { properties: { allowCredentials: { const: true } }, required: ['allowCredentials'] }
+  schema.then = { properties: { allowedOrigins: { items: { not: { const: '*' }, description: '"*" cannot be combined with allowCredentials' } } } }
+  return schema
+}
+
+/**
+ * The sidecar fills every missing field with its default, so its blocks require nothing (a route
+ * still needs its path and methods: those have no default).
+ */
+function optional (schema: Json): Json {
+  if (schema.type === 'object' && schema.properties !== undefined) {
+    if (!('path' in schema.properties)) delete schema.required
+    for (const value of Object.values(schema.properties)) optional(value as Json)
+  }
+  if (schema.items !== undefined) optional(schema.items)
+  return schema
+}
+
+function sidecarBlocks (): Json {
+  const blocks: Json = {}
+  for (const [name, block] of Object.entries(ConfigSchema.properties)) {
+    const schema = optional(plain(block) as Json)
+    for (const key of CHART_OWNED[name] ?? []) delete schema.properties[key]
+    blocks[name] = schema
+  }
+  blocks.cors = corsBlock(blocks.cors)
+  blocks.shadow = corsBlock(blocks.shadow)
+  return blocks
+}
+
+const Strict = { additionalProperties: false } as const
+const str = (description?: string) => Type.String(description === undefined ? {} : { description })
+const image = Type.Object({
+  repository: Type.String({ minLength: 1 }),
+  tag: Type.String(),
+  digest: Type.String({ pattern: '^(sha256:[0-9a-f]{64})?$' }),
+  pullPolicy: Type.Union([Type.Literal('Always'), Type.Literal('IfNotPresent'), Type.Literal('Never')])
+}, Strict)
+const quantity = Type.Union([Type.String({ pattern: '^[0-9.]+([eE][0-9]+|[numkKMGTPE]i?)?$' }), Type.Number({ minimum: 0 })])
+const resources = Type.Object({
+  requests: Type.Optional(Type.Record(Type.String(), quantity)),
+  limits: Type.Optional(Type.Record(Type.String(), quantity)),
+  claims: Type.Optional(Type.Array(Type.Object({ name: Type.String() })))
+}, Strict)
+const probe = (extra = {}) => Type.Object({
+  ...extra,
+  periodSeconds: Type.Integer({ minimum: 1 }),
+  timeoutSeconds: Type.Integer({ minimum: 1 }),
+  failureThreshold: Type.Integer({ minimum: 1 })
+}, Strict)
+const labels = Type.Record(Type.String(), Type.String())
+const objects = Type.Array(Type.Object({}))
+const anyObject = Type.Object({})
+const nullableSeconds = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])
+const monitor = Type.Object({ enabled: Type.Boolean(), interval: Type.String({ pattern: '^[0-9]+(ms|s|m|h)$' }), labels }, Strict)
+
+function chartOwn (): Json {
+  return plain(Type.Object({
+    nameOverride: str(),
+    fullnameOverride: str(),
+    commonLabels: labels,
+    replicaCount: Type.Integer({ minimum: 0 }),
+    revisionHistoryLimit: Type.Integer({ minimum: 0 }),
+    strategy: anyObject,
+    imagePullSecrets: Type.Array(Type.Object({ name: Type.String({ minLength: 1 }) }, Strict)),
+    podAnnotations: labels,
+    podLabels: labels,
+    priorityClassName: str(),
+    runtimeClassName: str(),
+    nodeSelector: labels,
+    tolerations: objects,
+    affinity: anyObject,
+    topologySpreadConstraints: objects,
+    terminationGracePeriodSeconds: Type.Optional(nullableSeconds),
+    podSecurityContext: anyObject,
+    privateai: Type.Object({
+      image,
+      port: Type.Integer({ minimum: 1, maximum: 65535 }),
+      license: Type.Object({ existingSecret: Type.String({ minLength: 1, description: 'a Secret you create with the licence file' }), key: Type.String({ minLength: 1 }) }, Strict),
+      env: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.Union([Type.String(), Type.Number(), Type.Boolean()])),
+      extraEnv: objects,
+      gpu: Type.Object({
+        enabled: Type.Boolean(),
+        resourceName: Type.String({ pattern: '^[a-z0-9.-]+/[a-zA-Z0-9._-]+$', description: 'an extended resource such as nvidia.com/gpu' }),
+        count: Type.Integer({ minimum: 1 }),
+        tolerate: Type.Boolean()
+      }, Strict),
+      resources,
+      shm: Type.Object({ sizeLimit: quantity }, Strict),
+      startupProbe: probe(),
+      readinessProbe: probe(),
+      livenessProbe: probe({ enabled: Type.Boolean() }),
+      preStopSleepSeconds: Type.Optional(nullableSeconds),
+      securityContext: anyObject,
+      metrics: Type.Object({ scrape: Type.Boolean() }, Strict)
+    }, Strict),
+    sidecar: Type.Object({
+      image,
+      native: Type.Boolean({ description: 'native sidecar container (Kubernetes >= 1.29)' }),
+      configSource: Type.Union([Type.Literal('file'), Type.Literal('kubernetes')]),
+      resources,
+      extraEnv: objects,
+      securityContext: anyObject
+    }, Strict),
+    service: Type.Object({
+      type: Type.Union([Type.Literal('ClusterIP'), Type.Literal('NodePort'), Type.Literal('LoadBalancer')]),
+      port: Type.Integer({ minimum: 1, maximum: 65535 }),
+      annotations: labels,
+      labels
+    }, Strict),
+    ingress: Type.Object({
+      enabled: Type.Boolean(),
+      className: str(),
+      annotations: labels,
+      hosts: Type.Array(Type.Object({
+        host: Type.String(),
+        paths: Type.Array(Type.Object({
+          path: Type.String({ pattern: '^/' }),
+          pathType: Type.Union([Type.Literal('Prefix'), Type.Literal('Exact'), Type.Literal('ImplementationSpecific')])
+        }, Strict), { minItems: 1 })
+      }, Strict)),
+      tls: Type.Array(Type.Object({ hosts: Type.Optional(Type.Array(Type.String())), secretName: Type.Optional(Type.String()) }, Strict))
+    }, Strict),
+    httpRoute: Type.Object({
+      enabled: Type.Boolean(),
+      annotations: labels,
+      parentRefs: Type.Array(Type.Object({ name: Type.String({ minLength: 1 }) }), { minItems: 1 }),
+      hostnames: Type.Array(Type.String()),
+      timeouts: Type.Object({ request: Type.Optional(Type.String()), backendRequest: Type.Optional(Type.String()) }, Strict)
+    }, Strict),
+    networkPolicy: Type.Object({ enabled: Type.Boolean(), from: objects, metricsFrom: objects }, Strict),
+    podDisruptionBudget: Type.Object({ maxUnavailable: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]+%$' })]) }, Strict),
+    autoscaling: Type.Object({
+      enabled: Type.Boolean(),
+      minReplicas: Type.Integer({ minimum: 1 }),
+      maxReplicas: Type.Integer({ minimum: 1 }),
+      metrics: objects
+    }, Strict),
+    metrics: Type.Object({
+      serviceMonitor: monitor,
+      podMonitor: monitor,
+      prometheusRule: Type.Object({ enabled: Type.Boolean(), labels }, Strict),
+      dashboard: Type.Object({ enabled: Type.Boolean(), labels }, Strict)
+    }, Strict),
+    serviceAccount: Type.Object({ create: Type.Boolean(), name: str(), annotations: labels }, Strict),
+    tests: Type.Object({ origin: Type.String({ pattern: '^(https?://[^/*]+)?$' }) }, Strict),
+    global: Type.Optional(anyObject)
+  }, Strict)) as Json
+}
+
+export function chartSchema (): Json {
+  const own = chartOwn()
+  const schema: Json = {
+    $schema: 'https://json-schema.org/draft-07/schema#',
+    title: 'pai-cors-sidecar values',
+    ...own,
+    properties: { ...own.properties, ...sidecarBlocks() }
+  }
+  // An autoscaler needs something to scale on; a PDB that fits no replica count would block drains.
+  schema.allOf = [{
+    if: { properties: { autoscaling: { properties: { enabled: { const: true } } } } },
+    then: { properties: { autoscaling: { properties: { metrics: { minItems: 1 } } } } }
+  }]
+  return schema
+}
+
+export function render (): string {
+  return JSON.stringify(chartSchema(), null, 2) + '\n'
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) writeFileSync(SCHEMA_PATH, render())

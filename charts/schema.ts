@@ -5,6 +5,7 @@
 // sidecar. The chart's own keys are declared here, strict (additionalProperties: false) throughout.
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 import { Type, type TSchema } from '@sinclair/typebox'
 import { ConfigSchema } from '../sidecar/config/schema.ts'
 
@@ -204,4 +205,8 @@ export function render (): string {
   return JSON.stringify(chartSchema(), null, 2) + '\n'
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) writeFileSync(SCHEMA_PATH, render())
+// `node charts/schema.ts [--out FILE]` (npm run chart:schema) writes the file.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({ options: { out: { type: 'string', default: SCHEMA_PATH } } })
+  writeFileSync(values.out, render())
+}

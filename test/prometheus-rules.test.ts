@@ -92,6 +92,26 @@ t.test('promtool test rules: every alert unit test passes', { skip: promtoolSkip
   t.match(r.output, /SUCCESS/)
 })
 
+t.test('the PrometheusRule the chart renders passes promtool and the alert unit tests', { skip: promtoolSkip }, async (t) => {
+  if (!requirePromtool(t)) return
+  const { HELMS, get, render, scenario } = await import('./fixtures/helm.ts')
+  const docs = await render(HELMS[1], { values: [scenario('production-values.yaml')] })
+  const dir = mkdtempSync(join(tmpdir(), 'pai-chart-rules-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const rendered = join(dir, 'rendered-alerts.yaml')
+  writeFileSync(rendered, stringify(get(docs, 'PrometheusRule').spec))
+  const check = promtool(['check', 'rules', rendered])
+  t.equal(check.status, 0, check.output)
+  t.match(check.output, new RegExp(`SUCCESS: ${EXPECTED_ALERTS.length} rules found`))
+  // The same unit tests, pointed at what Helm rendered: proves .Files.Get left Prometheus's templates intact.
+  const tests = parse(read(ALERT_TESTS)) as { rule_files: string[] }
+  tests.rule_files = [rendered]
+  writeFileSync(join(dir, 'alerts.test.yaml'), stringify(tests))
+  const unit = promtool(['test', 'rules', join(dir, 'alerts.test.yaml')])
+  t.equal(unit.status, 0, unit.output)
+  t.match(unit.output, /SUCCESS/)
+})
+
 t.test('promtool parses every dashboard query', { skip: promtoolSkip }, async (t) => {
   if (!requirePromtool(t)) return
   // Grafana variables are not PromQL: substitute values of the right shape, then let promtool parse

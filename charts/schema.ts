@@ -66,7 +66,7 @@ function sidecarBlocks (): Json {
 }
 
 const Strict = { additionalProperties: false } as const
-const str = (description?: string) => Type.String(description === undefined ? {} : { description })
+const str = () => Type.String()
 const image = Type.Object({
   repository: Type.String({ minLength: 1 }),
   tag: Type.String(),

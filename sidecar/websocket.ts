@@ -78,12 +78,14 @@ export function closeCodeFor (code: number, from: Side): number {
 
 /** What a REST request would forward, minus what belongs to this hop's handshake. */
 function upstreamHeaders (req: IncomingMessage, trustProxy: boolean, id: string): Record<string, string> {
-  const listed = (req.headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim())
+  // Node treats a request as an upgrade only with `Connection: upgrade`, so the header is there.
+  const listed = String(req.headers.connection).toLowerCase().split(',').map((s) => s.trim())
   const out: Record<string, string> = {}
   for (const [name, value] of Object.entries(req.headers)) {
     // ws writes its own Host, key, version and (when offered) protocols for the upstream leg.
-    if (value === undefined || name === 'host' || name.startsWith('sec-websocket-') || HOP_BY_HOP.has(name) || listed.includes(name)) continue
-    out[name] = Array.isArray(value) ? value.join(', ') : value
+    // Only set-cookie comes as an array, and it means nothing in a request.
+    if (typeof value !== 'string' || name === 'host' || name.startsWith('sec-websocket-') || HOP_BY_HOP.has(name) || listed.includes(name)) continue
+    out[name] = value
   }
   return { ...out, ...forwardedHeaders(req, trustProxy), 'x-request-id': id }
 }
@@ -169,7 +171,7 @@ export class WebSocketProxy {
     if (closing()) return refuse('shutting_down', undefined, { 'retry-after': RETRY_AFTER_SECONDS })
     if (req.rawHeaders.length / 2 > snap.config.limits.maxHeaders) return refuse('headers_too_large')
     const offered = protocols(req.headers['sec-websocket-protocol'])
-    if (!KEY.test(req.headers['sec-websocket-key'] ?? '') || !VERSIONS.has(req.headers['sec-websocket-version'] ?? '') || offered === undefined) {
+    if (!KEY.test(String(req.headers['sec-websocket-key'])) || !VERSIONS.has(String(req.headers['sec-websocket-version'])) || offered === undefined) {
       return refuse('bad_request', 'The WebSocket handshake is malformed (RFC 6455 §4.1).')
     }
 
@@ -220,16 +222,10 @@ export class WebSocketProxy {
       }
       // The slot shows in upstream_in_flight_requests, which then stays at most upstream.maxConcurrent.
       m.upstreamInFlight.inc()
+      // Called once: by a failed upstream handshake, or when the session's upstream leg closes.
       const free = release
-      let held = true
-      release = () => {
-        if (!held) return
-        held = false
-        m.upstreamInFlight.dec()
-        free()
-      }
+      release = () => { m.upstreamInFlight.dec(); free() }
     }
-    if (gone) { release(); return abandoned() }
 
     const base = new URL(snap.config.upstream.url)
     base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:'
@@ -265,7 +261,8 @@ export class WebSocketProxy {
       fail('upstream_error', `The de-identification service refused the WebSocket handshake (HTTP ${res.statusCode as number}).`)
     })
     upstream.once('open', () => {
-      if (closing()) return fail('shutting_down')
+      // A client that left before `cancel` was set (between admission and connect) is caught here.
+      if (gone || closing()) return fail('shutting_down')
       settled = true
       clearTimeout(timer)
       socket.off('data', onData).off('end', onEnd).off('close', onClose)
@@ -276,7 +273,8 @@ export class WebSocketProxy {
         perMessageDeflate: false,
         maxPayload: ws.maxMessageBytes,
         // The client gets the subprotocol the upstream chose, so both legs speak the same one.
-        handleProtocols: () => upstream.protocol === '' ? false : upstream.protocol
+        // (ws asks only when the client offered some, and then the upstream had to pick one.)
+        handleProtocols: () => upstream.protocol
       })
       // Validated above, so ws completes the handshake (synchronously: nothing is lost meanwhile).
       server.handleUpgrade(req, socket, Buffer.concat(early), (client) => {

@@ -83,6 +83,25 @@ t.test('the upstream\'s close code and reason reach the client; a vanished upstr
   await until(async () => await value('pai_sidecar_websocket_closes_total', { closed_by: 'upstream' }) === 3)
 })
 
+t.test('a message that arrives while the other leg is already closed is dropped, not sent', async (t) => {
+  const client = await opened(openWs(sc.url, { origin: APP }))
+  const server = await up.next()
+  const dropped = await value('pai_sidecar_websocket_messages_total', { direction: 'to_upstream' }) ?? 0
+  // The client does not read, so it has not seen the Close the sidecar sends it.
+  const socket = (client as unknown as { _socket: { pause: () => void; resume: () => void } })._socket
+  socket.pause()
+  const serverClosed = closedWith(server)
+  server.close(1000)
+  await serverClosed
+  const got: string[] = []
+  server.on('message', (d) => got.push(String(d)))
+  client.send('too late')
+  await until(async () => await value('pai_sidecar_websocket_messages_total', { direction: 'to_upstream' }) === dropped + 1)
+  socket.resume()
+  t.equal((await closedWith(client)).code, 1000)
+  t.same(got, [])
+})
+
 t.test('a client that vanishes closes the upstream leg with 1001', async (t) => {
   const client = await opened(openWs(sc.url, { origin: APP }))
   const server = await up.next()
@@ -154,7 +173,7 @@ t.test('an idle session is closed with 1001 on both legs', async (t) => {
 t.test('traffic is counted by direction; upgrades by outcome', async (t) => {
   t.ok((await value('pai_sidecar_websocket_messages_total', { direction: 'to_upstream' }) ?? 0) >= 66)
   t.ok((await value('pai_sidecar_websocket_message_bytes_total', { direction: 'to_client' }) ?? 0) > 2097152)
-  t.equal(await value('pai_sidecar_websocket_upgrades_total', { outcome: 'accepted' }), 9)
+  t.equal(await value('pai_sidecar_websocket_upgrades_total', { outcome: 'accepted' }), 10)
 })
 
 t.test('reserved close codes are never sent on (RFC 6455 §7.4.1)', async (t) => {

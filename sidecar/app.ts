@@ -1,7 +1,6 @@
 // The public application: request id → CORS preflight → route allowlist → origin enforcement →
 // forward (DESIGN.md, "Request path"). It builds a fastify instance and never listens (main.ts does).
-import { randomUUID } from 'node:crypto'
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { Socket } from 'node:net'
@@ -15,6 +14,8 @@ import { decideActual, decidePreflight, isPreflight, type CorsDecision } from '.
 import { BodyIdleError, BodyTooLargeError, ERRORS, errorBody, UpstreamDeadlineError, upstreamErrorCode, type ErrorCode } from './errors.ts'
 import { countDenial, statusClass, type Metrics, type UpstreamErrorKind } from './metrics.ts'
 import { matchRoute } from './routes.ts'
+import { forwardedHeaders, HOP_BY_HOP, rawError, requestId, selfOrigin } from './forwarding.ts'
+import { WebSocketProxy } from './websocket.ts'
 
 export interface PublicAppDeps {
   store: ConfigStore
@@ -44,6 +45,10 @@ const UPSTREAM_ERROR_KIND: Partial<Record<ErrorCode, UpstreamErrorKind>> = {
 }
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The WebSocket passthrough (websocket.ts); server.ts ends its sessions at shutdown.timeout. */
+    websockets: WebSocketProxy
+  }
   interface FastifyRequest {
     snap: Snapshot
     cors: CorsDecision | undefined
@@ -56,38 +61,6 @@ declare module 'fastify' {
     /** The report-only policy's decision, when it differs from the active one. */
     shadow: CorsDecision | undefined
   }
-}
-
-/** A client's x-request-id is kept only when it is short and plain, so it is safe to log and echo. */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-
-/**
- * RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. `expect` too: Node has
- * already answered the client's 100-continue, and undici refuses to send it (curl sends it on large
- * uploads).
- */
-const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect'])
-
-/**
- * The last item of a header that Node joined with ", ": the one the proxy in front of us wrote.
- * Items further left came from further away, ultimately from the client, who can write anything.
- */
-function last (value: string | undefined): string | undefined {
-  if (value === undefined) return undefined
-  return value.slice(value.lastIndexOf(',') + 1).trim()
-}
-
-/** Scheme and host as the client addressed them; X-Forwarded-Proto/Host only from a trusted proxy. */
-function addressed (req: IncomingMessage, trustProxy: boolean): { proto: string; host: string | undefined } {
-  const h = req.headers
-  if (!trustProxy) return { proto: 'http', host: h.host }
-  return { proto: last(h['x-forwarded-proto'] as string | undefined) ?? 'http', host: last(h['x-forwarded-host'] as string | undefined) ?? h.host }
-}
-
-/** This server's own origin, for same-origin requests (which browsers also send with Origin). */
-function selfOrigin (req: IncomingMessage, trustProxy: boolean): string | undefined {
-  const { proto, host } = addressed(req, trustProxy)
-  return host === undefined ? undefined : `${proto.toLowerCase()}://${host.toLowerCase()}`
 }
 
 function mergeVary (upstream: string | string[], ours: string): string {
@@ -157,14 +130,6 @@ function clientErrorHandler (m: Metrics, log: FastifyBaseLogger) {
   }
 }
 
-/** A whole HTTP/1.1 error response for a socket that has no request object (yet). */
-function rawError (code: ErrorCode): string {
-  const body = errorBody(code, '-')
-  const { status } = ERRORS[code]
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status] as string}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-}
-
 export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInstance> {
   const initial = deps.store.current()
   const trusted = initial.config.server.trustProxy
@@ -194,10 +159,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     // Fastify's own request lines log the URL with its query string: off; onResponse writes ours.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     trustProxy: trustHops,
-    genReqId: (req) => {
-      const id = req.headers['x-request-id']
-      return typeof id === 'string' && REQUEST_ID.test(id) ? id : randomUUID()
-    },
+    genReqId: requestId,
     // Requests that arrive while closing get our 503 shutting_down (onRequest), not fastify's own shape.
     return503OnClosing: false,
     // A request target the router cannot decode (`/%zz`) gets our JSON error, not fastify's shape.
@@ -234,6 +196,13 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     queueTimeoutMs: initial.ms.queueTimeout,
     metrics: m
   })
+
+  // WebSocket upgrades bypass fastify's routing (websocket.ts) but share its admission slots.
+  const websockets = new WebSocketProxy({ server: app.server, store: deps.store, logger: deps.logger, metrics: m, admission, closing, trustProxy })
+  app.decorate('websockets', websockets)
+  // Whoever closes the app (graceful shutdown after shutdown.delay, or a test) closes the open
+  // WebSockets with 1001 first: the server's close would otherwise wait on them for ever.
+  app.addHook('preClose', async () => { websockets.closeAll() })
 
   // Optional per-client limit (off by default), after the CORS and route checks so that what it
   // refuses is real traffic; keyed by request.ip, which honours X-Forwarded-For only with trustProxy.
@@ -398,15 +367,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       },
       // reply-from has already removed `Connection` and the headers it names (RFC 9110 §7.6.1).
       rewriteRequestHeaders: (req, h) => {
-        const raw = req.raw as IncomingMessage
         for (const name of HOP_BY_HOP) delete h[name]
-        const peer = raw.socket.remoteAddress as string
         // Client-supplied X-Forwarded-* are believed only from a trusted proxy; otherwise replaced.
-        const xff = trustProxy ? raw.headers['x-forwarded-for'] as string | undefined : undefined
-        const { proto, host } = addressed(raw, trustProxy)
-        h['x-forwarded-for'] = xff === undefined ? peer : `${xff}, ${peer}`
-        h['x-forwarded-proto'] = proto
-        if (host !== undefined) h['x-forwarded-host'] = host
+        Object.assign(h, forwardedHeaders(req.raw as IncomingMessage, trustProxy))
         h['x-request-id'] = req.id
         return h
       },

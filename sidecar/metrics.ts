@@ -34,7 +34,17 @@ export interface Metrics {
   queueRejections: Counter<'reason'>
   clientErrors: Counter<'kind'>
   shadowDecisions: Counter<'active' | 'shadow'>
+  websocketUpgrades: Counter<'outcome'>
+  websocketConnections: Gauge
+  websocketMessages: Counter<'direction'>
+  websocketBytes: Counter<'direction'>
+  websocketCloses: Counter<'closed_by'>
 }
+
+/** Directions of WebSocket traffic (a bounded label). */
+export type WebSocketDirection = 'to_upstream' | 'to_client'
+/** Why a WebSocket session ended (a bounded label). */
+export type WebSocketClosedBy = 'client' | 'upstream' | 'idle' | 'message_too_big' | 'shutdown'
 
 export interface MetricsOptions {
   version: string
@@ -110,6 +120,31 @@ export function createMetrics (registry: Registry, opts: MetricsOptions): Metric
       labelNames: ['active', 'shadow'],
       registers
     }),
+    websocketUpgrades: new Counter({
+      name: `${PREFIX}websocket_upgrades_total`,
+      help: 'WebSocket upgrade requests by outcome: accepted, abandoned (client left before the handshake), or the error code of the refusal.',
+      labelNames: ['outcome'],
+      registers
+    }),
+    websocketConnections: new Gauge({ name: `${PREFIX}websocket_connections`, help: 'WebSockets open through the sidecar.', registers }),
+    websocketMessages: new Counter({
+      name: `${PREFIX}websocket_messages_total`,
+      help: 'WebSocket messages relayed, by direction (to_upstream, to_client).',
+      labelNames: ['direction'],
+      registers
+    }),
+    websocketBytes: new Counter({
+      name: `${PREFIX}websocket_message_bytes_total`,
+      help: 'WebSocket message payload bytes relayed, by direction (to_upstream, to_client).',
+      labelNames: ['direction'],
+      registers
+    }),
+    websocketCloses: new Counter({
+      name: `${PREFIX}websocket_closes_total`,
+      help: 'WebSocket sessions ended, by what ended them: client, upstream, idle, message_too_big, shutdown.',
+      labelNames: ['closed_by'],
+      registers
+    }),
     clientErrors: new Counter({
       name: `${PREFIX}client_errors_total`,
       help: 'Connections refused before a request could be parsed: timeout (headers too slow), header_overflow, malformed.',
@@ -120,6 +155,10 @@ export function createMetrics (registry: Registry, opts: MetricsOptions): Metric
   for (const reason of ['full', 'timeout', 'abandoned']) m.queueRejections.inc({ reason }, 0)
   for (const kind of ['connect', 'timeout', 'reset']) m.upstreamErrors.inc({ kind }, 0)
   for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0)
+  for (const direction of ['to_upstream', 'to_client']) {
+    m.websocketMessages.inc({ direction }, 0)
+    m.websocketBytes.inc({ direction }, 0)
+  }
 
   new Gauge({
     name: `${PREFIX}build_info`,

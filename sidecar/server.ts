@@ -108,6 +108,7 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
       logger.warn({ reason }, 'second signal: stopping now')
       abortDelay.abort()
       publicApp.server.closeAllConnections()
+      publicApp.websockets.terminateAll()
       void close().then(() => finish(1))
       return
     }
@@ -125,6 +126,8 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
       const timer = setTimeout(() => {
         logger.warn('shutdown.timeout reached: closing the remaining connections')
         publicApp.server.closeAllConnections()
+        // Upgraded sockets are no longer the HTTP server's to close.
+        publicApp.websockets.terminateAll()
       }, shutdownTimeout)
       timer.unref()
       await close()

@@ -53,6 +53,7 @@ const DEFAULTS = {
     enforce: true
   },
   limits: { maxBodyBytes: 52428800, bodyIdleTimeout: '30s', maxHeaders: 100, rateLimit: { enabled: false, max: 600, window: '1m' } },
+  websocket: { enabled: false, path: '/ws', upstreamPath: '/ws', allowMissingOrigin: false, maxMessageBytes: 10485760, idleTimeout: '60s', maxConnections: 100, countsAsInFlight: true },
   shutdown: { delay: '5s', timeout: '30s' },
   log: { level: 'info' }
 }
@@ -105,6 +106,7 @@ t.test('the DESIGN.md contract example loads with every value as written', async
       enforce: true
     },
     limits: { ...DEFAULTS.limits, maxBodyBytes: 52428800 },
+    websocket: DEFAULTS.websocket,
     shutdown: { delay: '5s', timeout: '30s' },
     log: { level: 'info' }
   })
@@ -153,6 +155,20 @@ t.test('a file that sets a few fields gets the defaults for all the others', asy
   })
 })
 
+t.test('the websocket block: off by default, validated like the rest', async (t) => {
+  const snap = load('websocket: { enabled: true, path: /stream, idleTimeout: 5m, maxMessageBytes: 1048576 }')
+  t.match(snap.config.websocket, { enabled: true, path: '/stream', upstreamPath: '/ws', maxMessageBytes: 1048576 })
+  t.equal(snap.ms.websocketIdleTimeout, 300000)
+  t.match(problems('websocket: { path: ws, idleTimeout: 50ms, maxMessageBytes: 0, maxConnections: 0, allowMissingOrigin: yes }'), [
+    /^websocket\.path: must be the public path that accepts upgrades/,
+    /^websocket\.allowMissingOrigin: must be boolean/,
+    /^websocket\.maxMessageBytes: must be >= 1/,
+    /^websocket\.maxConnections: must be >= 1/
+  ])
+  t.match(problems('websocket: { idleTimeout: 50ms }'), ['websocket.idleTimeout: "50ms" is too short; at least 100ms'])
+  t.match(problems('websocket: { upstreamPath: "/ws?x=1" }')[0], /^websocket\.upstreamPath: must be the path on upstream\.url/)
+})
+
 t.test('a file that lists routes replaces the default routes', async (t) => {
   const snap = load('routes: [{ path: /process/text, methods: [POST] }]')
   t.strictSame(snap.config.routes, [{ path: '/process/text', methods: ['POST'] }])
@@ -170,10 +186,10 @@ t.test('a file that is empty, only comments, only a document marker or a YAML nu
 
 t.test('durations are converted to milliseconds', async (t) => {
   t.strictSame(load(readFileSync(CONTRACT, 'utf8')).ms, {
-    keepAliveTimeout: 75000, headersTimeout: 10000, connectTimeout: 5000, upstreamHeadersTimeout: 300000, requestTimeout: 300000, upstreamKeepAliveTimeout: 4000, healthInterval: 5000, healthTimeout: 2000, queueTimeout: 30000, bodyIdleTimeout: 30000, rateLimitWindow: 60000, shutdownDelay: 5000, shutdownTimeout: 30000
+    keepAliveTimeout: 75000, headersTimeout: 10000, connectTimeout: 5000, upstreamHeadersTimeout: 300000, requestTimeout: 300000, upstreamKeepAliveTimeout: 4000, healthInterval: 5000, healthTimeout: 2000, queueTimeout: 30000, bodyIdleTimeout: 30000, rateLimitWindow: 60000, websocketIdleTimeout: 60000, shutdownDelay: 5000, shutdownTimeout: 30000
   })
   t.strictSame(load('upstream: { connectTimeout: 250ms, requestTimeout: 5m, queue: { timeout: 0s } }\nshutdown: { delay: 1h, timeout: 1500ms }').ms, {
-    keepAliveTimeout: 75000, headersTimeout: 10000, connectTimeout: 250, upstreamHeadersTimeout: 300000, requestTimeout: 300000, upstreamKeepAliveTimeout: 4000, healthInterval: 5000, healthTimeout: 2000, queueTimeout: 0, bodyIdleTimeout: 30000, rateLimitWindow: 60000, shutdownDelay: 3600000, shutdownTimeout: 1500
+    keepAliveTimeout: 75000, headersTimeout: 10000, connectTimeout: 250, upstreamHeadersTimeout: 300000, requestTimeout: 300000, upstreamKeepAliveTimeout: 4000, healthInterval: 5000, healthTimeout: 2000, queueTimeout: 0, bodyIdleTimeout: 30000, rateLimitWindow: 60000, websocketIdleTimeout: 60000, shutdownDelay: 3600000, shutdownTimeout: 1500
   })
 })
 
@@ -261,7 +277,7 @@ t.test('an unknown field that differs only in case, or is longer than a known on
 t.test('an unknown field with no near miss lists the known fields without a hint', async (t) => {
   const [e] = problems('upstream: { retries: 3 }')
   t.match(e, /^upstream\.retries: unknown field; known fields: url, healthPath, healthInterval, healthTimeout, connectTimeout, headersTimeout, requestTimeout, keepAliveTimeout, maxConcurrent, queue$/)
-  t.match(problems('metrics: { port: 9100 }')[0], /^metrics: unknown field; known fields: server, admin, upstream, routes, cors, shadow, limits, shutdown, log$/)
+  t.match(problems('metrics: { port: 9100 }')[0], /^metrics: unknown field; known fields: server, admin, upstream, routes, cors, shadow, limits, websocket, shutdown, log$/)
 })
 
 t.test('an empty key at the top level is reported as (top level)', async (t) => {

@@ -79,3 +79,11 @@ t.test('changedPaths lists differing leaves with dotted paths', async (t) => {
   t.same(changedPaths({ a: 1, b: { c: 2, d: [1] } }, { a: 1, b: { c: 3, d: [2] }, e: 'x' }, 'x'), ['x.b.c', 'x.b.d', 'x.e'])
   t.same(changedPaths({ a: 1 }, { a: 1 }, 'x'), [])
 })
+
+t.test('the websocket block reloads live (issue 9): every field is read per upgrade', async (t) => {
+  const { store, reloader } = setup()
+  const out = reloader.apply(`${BASE}websocket: { enabled: true, path: /stream, maxConnections: 5, countsAsInFlight: false }\n`)
+  t.equal(out.result, 'success')
+  t.same(out.pendingRestart, [])
+  t.match(store.current().config.websocket, { enabled: true, path: '/stream', maxConnections: 5, countsAsInFlight: false })
+})

@@ -25,7 +25,7 @@ export interface Snapshot {
 export type DurationName =
   | 'keepAliveTimeout' | 'headersTimeout' | 'connectTimeout' | 'upstreamHeadersTimeout' | 'requestTimeout'
   | 'upstreamKeepAliveTimeout' | 'healthInterval' | 'healthTimeout' | 'queueTimeout' | 'bodyIdleTimeout'
-  | 'rateLimitWindow' | 'shutdownDelay' | 'shutdownTimeout'
+  | 'rateLimitWindow' | 'websocketIdleTimeout' | 'shutdownDelay' | 'shutdownTimeout'
 
 export type LoadResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] }
 
@@ -71,6 +71,7 @@ const DURATIONS: [DurationName, string, (c: Config) => string | undefined, numbe
   ['queueTimeout', 'upstream.queue.timeout', (c) => c.upstream.queue.timeout, 0],
   ['bodyIdleTimeout', 'limits.bodyIdleTimeout', (c) => c.limits.bodyIdleTimeout, 100],
   ['rateLimitWindow', 'limits.rateLimit.window', (c) => c.limits.rateLimit.window, 100],
+  ['websocketIdleTimeout', 'websocket.idleTimeout', (c) => c.websocket.idleTimeout, 100],
   ['shutdownDelay', 'shutdown.delay', (c) => c.shutdown.delay, 0],
   ['shutdownTimeout', 'shutdown.timeout', (c) => c.shutdown.timeout, 0]
 ]

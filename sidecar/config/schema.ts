@@ -90,6 +90,20 @@ export const ConfigSchema = Type.Object({
       window: duration('1m')
     }, { ...Strict, default: {} })
   }, { ...Strict, default: {} }),
+  // WebSocket passthrough to the container's `/ws` (issue 9). Off by default: browsers open WebSockets
+  // from any page without CORS, so the upgrade's Origin is checked here against the cors policy.
+  // Every field is read per upgrade, so all of them reload live; open sockets keep their settings.
+  websocket: Type.Object({
+    enabled: Type.Boolean({ default: false }),
+    path: Type.String({ pattern: '^/[^?#]*$', default: '/ws', description: 'the public path that accepts upgrades (exact, no query)' }),
+    upstreamPath: Type.String({ pattern: '^/[^?#]*$', default: '/ws', description: 'the path on upstream.url that upgrades are forwarded to' }),
+    allowMissingOrigin: Type.Boolean({ default: false, description: 'accept upgrades without Origin (non-browser clients); browsers always send one' }),
+    // Whole messages are buffered (unlike HTTP bodies, which stream), so this is smaller than maxBodyBytes.
+    maxMessageBytes: Type.Integer({ minimum: 1, maximum: 1073741824, default: 10485760, description: 'largest message in either direction → close 1009' }),
+    idleTimeout: duration('60s'),
+    maxConnections: Type.Integer({ minimum: 1, default: 100, description: 'open WebSockets at most → 503 websocket_limit' }),
+    countsAsInFlight: Type.Boolean({ default: true, description: 'an open WebSocket holds one upstream.maxConcurrent slot' })
+  }, { ...Strict, default: {} }),
   shutdown: Type.Object({
     delay: duration('5s'),
     timeout: duration('30s')

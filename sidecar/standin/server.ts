@@ -13,8 +13,10 @@
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { WebSocketServer } from 'ws';
 import { deidentify, MARKER_PATTERNS, ner, newNumbering, reidentify } from './detect.ts';
 import type { DeidentifyOptions, EntityTypeSelector } from './detect.ts';
 
@@ -35,7 +37,7 @@ export interface StandinOptions {
   maxBodyBytes?: number;
 }
 
-export type StandinServer = http.Server & { setHealthy(healthy: boolean): void };
+export type StandinServer = http.Server & { setHealthy(healthy: boolean): void; closeWebSockets(): void };
 
 export interface RunningStandin {
   url: string;
@@ -286,6 +288,25 @@ export function createStandin(opts: StandinOptions = {}): StandinServer {
     send(res, 413, { detail: `Request body larger than ${maxBodyBytes} bytes` }, { connection: 'close' });
   }
 
+  // `/ws` (the container's WebSocket endpoint, beta since 3.6): each message is one JSON body of
+  // POST /process/text, each answer the JSON that route would return (its 422 detail on bad input).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes });
+  wss.on('connection', (ws) => {
+    let messages = 0;
+    ws.on('error', () => {});
+    ws.on('message', (data) => {
+      messages++;
+      const route = ROUTES['/process/text'] as (body: unknown) => Reply;
+      try {
+        ws.send(JSON.stringify(route(parseJson(data as Buffer)).body));
+      } catch (err) {
+        const e = err as Invalid;
+        ws.send(JSON.stringify({ detail: [{ type: e.type, loc: e.loc, msg: e.message }] }));
+      }
+    });
+    ws.on('close', (code) => logger.info({ handler: '/ws', messages, code }, 'standin websocket'));
+  });
+
   const server = http.createServer((req, res) => {
     const started = performance.now();
     const path = (req.url as string).replace(/[?#].*$/s, '');
@@ -302,9 +323,17 @@ export function createStandin(opts: StandinOptions = {}): StandinServer {
       res.destroy();
     });
   });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url as string).replace(/[?#].*$/s, '');
+    if (path !== '/ws') return void socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
   return Object.assign(server, {
     setHealthy(value: boolean) {
       healthy = value;
+    },
+    closeWebSockets() {
+      for (const ws of wss.clients) ws.terminate();
     },
   });
 }
@@ -332,6 +361,7 @@ export async function startStandin(opts: StandinOptions & { host?: string; port?
         server.close(() => resolve());
         // A stand-in need not drain keep-alive or in-flight requests before stopping.
         server.closeAllConnections();
+        server.closeWebSockets();
       }),
   };
 }

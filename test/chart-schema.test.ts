@@ -54,7 +54,7 @@ t.test('values.yaml defaults for the sidecar blocks are the sidecar defaults, ex
     }
     t.same(value, sidecar, `${path} defaults to the sidecar's ${JSON.stringify(sidecar)}`)
   }
-  for (const block of ['server', 'admin', 'upstream', 'cors', 'limits', 'shutdown', 'log']) walk(values[block], defaults[block], block)
+  for (const block of ['server', 'admin', 'upstream', 'cors', 'limits', 'websocket', 'shutdown', 'log']) walk(values[block], defaults[block], block)
   t.same(values.routes, [], 'routes: empty means the sidecar defaults')
   t.same(values.shadow, {}, 'shadow: none')
 })

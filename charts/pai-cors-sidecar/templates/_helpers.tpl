@@ -119,16 +119,15 @@ Empty `routes` and `shadow` fall back to the sidecar's defaults rather than mean
 {{- $server := merge (dict "host" "0.0.0.0") (deepCopy .Values.server) -}}
 {{- $admin := merge (dict "host" "0.0.0.0") (deepCopy .Values.admin) -}}
 {{- $upstream := merge (dict "url" (printf "http://127.0.0.1:%d" (int .Values.privateai.port))) (deepCopy .Values.upstream) -}}
-{{- $config := dict "server" $server "admin" $admin "upstream" $upstream "cors" .Values.cors "limits" .Values.limits "shutdown" .Values.shutdown "log" .Values.log -}}
+{{- $config := dict "server" $server "admin" $admin "upstream" $upstream "cors" .Values.cors "limits" .Values.limits "websocket" .Values.websocket "shutdown" .Values.shutdown "log" .Values.log -}}
 {{- with .Values.routes }}{{ $_ := set $config "routes" . }}{{ end -}}
 {{- with .Values.shadow }}{{ $_ := set $config "shadow" . }}{{ end -}}
-{{- if hasKey .Values "websocket" }}{{ $_ := set $config "websocket" .Values.websocket }}{{ end -}}
 {{- toYaml $config -}}
 {{- end -}}
 
 {{/*
 What the sidecar applies only at start (sidecar/config/reload.ts, RESTART_ONLY): changing it must
-roll the pods. The hot-reloaded policy (cors, routes, limits, shadow, log) is left out, so that a
+roll the pods. The hot-reloaded policy (cors, routes, limits, shadow, websocket, log) is left out, so that a
 `helm upgrade` that only changes origins does not restart the GPU pod and reload the model.
 */}}
 {{- define "pai.restartChecksum" -}}

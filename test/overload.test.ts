@@ -58,7 +58,10 @@ routes: [{ path: /process/text, methods: [POST] }]
     '503s are queue_full/queue_timeout with Retry-After and the CORS headers')
   const latencies = refused.map((r) => r.ms).sort((a, b) => a - b)
   const p99 = latencies[Math.floor(latencies.length * 0.99)] as number
-  t.ok(p99 < 2000, `503 p99 ${p99.toFixed(0)} ms stays bounded (queue.timeout 500 ms)`)
+  // Not a performance target (bench/ has those): it tells "refused at once or after queue.timeout"
+  // from "held until the upstream's 300 s requestTimeout", with room for 500 connection set-ups on a
+  // loaded 2-core CI machine (5.8 s seen there while a browser suite ran beside it).
+  t.ok(p99 < 20_000, `503 p99 ${p99.toFixed(0)} ms stays bounded (queue.timeout 500 ms, requestTimeout 300 s)`)
   const growth = (rssPeak - rssBefore) / 1024 / 1024
   t.ok(growth < 150, `peak RSS grew ${growth.toFixed(1)} MiB`)
   t.comment(`overload: ${ok.length} served, ${refused.filter((r) => r.code === 'queue_full').length} queue_full, ` +

@@ -50,9 +50,10 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked \
 # node at the same path in every stage. Nothing at runtime uses its shell: the ENTRYPOINT is exec-form
 # node, there is no HEALTHCHECK, and the chart runs it non-root on a read-only root filesystem.
 FROM ${NODE_IMAGE}
+# Re-declared so the label below sees the value the FROM lines used.
+ARG NODE_IMAGE
 ARG VERSION=0.0.0-dev
 ARG REVISION=unknown
-ARG CREATED=1970-01-01T00:00:00Z
 LABEL org.opencontainers.image.title="pai-cors-sidecar" \
       org.opencontainers.image.description="CORS-terminating, streaming reverse-proxy sidecar for the Private AI de-identification container" \
       org.opencontainers.image.source="https://github.com/pai-cors-sidecar/pai-cors-sidecar" \
@@ -60,7 +61,6 @@ LABEL org.opencontainers.image.title="pai-cors-sidecar" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.base.name="${NODE_IMAGE}"
 ENV NODE_ENV=production
 WORKDIR /opt/pai-cors-sidecar

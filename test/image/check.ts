@@ -100,14 +100,16 @@ const build = spawn('podman', ['build', '--isolation', 'chroot', '--pull=never',
   '--build-arg', `NODE_IMAGE=${localBase}`, '--build-arg', `VERSION=${pkg.version}`, '--build-arg', `REVISION=${revision}`,
   ...buildMounts, '-t', IMAGE, '-f', join(ROOT, 'Dockerfile'), ROOT], { stdio: ['ignore', 'pipe', 'pipe'] })
 const logFile = createWriteStream(buildLog)
-build.stdout.pipe(logFile)
-build.stderr.pipe(logFile)
+build.stdout.pipe(logFile, { end: false })
+build.stderr.pipe(logFile, { end: false })
 const killer = setTimeout(() => { build.kill('SIGTERM') }, 420_000)
-const [buildCode] = await once(build, 'exit') as [number | null]
+const [buildCode] = await once(build, 'close') as [number | null]
 clearTimeout(killer)
 const buildMs = Date.now() - buildBegin
+await new Promise((resolve) => logFile.end(resolve))
 if (!check('podman build of the project\'s Dockerfile', buildCode === 0, `${seconds(buildMs)}, log in ${buildLog}`)) {
   process.stdout.write(readFileSync(buildLog, 'utf8').split('\n').slice(-40).join('\n'))
+  rmSync(work, { recursive: true, force: true })
   process.exit(1)
 }
 const imageId = await sh('podman', ['image', 'inspect', IMAGE, '--format', '{{.Id}}'])

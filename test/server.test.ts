@@ -16,6 +16,11 @@ routes: [{ path: /hang, methods: [POST] }, { path: /slow, methods: [POST] }]
 shutdown: ${shutdown}
 `, upstream)
 
+
+async function until (done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
 t.test('/livez and /readyz answer on the admin port only; draining turns readiness to 503', async (t) => {
   const up = await startUpstream()
   t.teardown(up.close)
@@ -56,7 +61,9 @@ t.test('shutdown.timeout cuts off requests that do not finish; a second signal e
   const logs: string[] = []
   const r = await serve(base(up.url, '{ delay: 0s, timeout: 200ms }'), { version: '1.0.0', destination: sink(logs) })
   const hung = fetch(`${r.publicUrl}/hang`, { method: 'POST', body: 'x' }).catch((err: Error) => err)
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  // In flight means received by the upstream (which also sees the health checks); a fixed sleep lost
+  // that race on a loaded machine.
+  await until(() => up.received.filter((rec) => rec.url === '/hang').length === 1)
   r.shutdown('SIGTERM')
   t.equal(await r.done, 0)
   t.type(await hung, Error, 'the hung request was cut off')
@@ -73,7 +80,7 @@ t.test('shutdown.timeout cuts off requests that do not finish; a second signal e
   // A second signal while the drain waits for a hung request: the same close, finished at once.
   const r3 = await serve(base(up.url, '{ delay: 0s, timeout: 10s }'), { version: '1.0.0', destination: sink(logs) })
   const hung3 = fetch(`${r3.publicUrl}/hang`, { method: 'POST', body: 'x' }).catch((err: Error) => err)
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await until(() => up.received.filter((rec) => rec.url === '/hang').length === 2)
   r3.shutdown('SIGTERM')
   await new Promise((resolve) => setTimeout(resolve, 50))
   r3.shutdown('SIGTERM')

@@ -3,7 +3,7 @@
 // upstream receives nothing; credentials work only when the policy allows them.
 import t from 'tap'
 import type { Browser } from 'playwright-core'
-import { browserSkip, jsonPost, launchBrowser, openPage, pageFetch, startPages, type Pages } from './fixtures/browser.ts'
+import { browserSkip, jsonPost, launchBrowser, openPage, pageFetch, sandboxedFrame, startPages, type Pages } from './fixtures/browser.ts'
 import { sample } from './fixtures/metrics.ts'
 import { startSidecar, type TestSidecar } from './fixtures/sidecar.ts'
 import { startUpstream, type Upstream } from './fixtures/upstream.ts'
@@ -76,8 +76,7 @@ routes: [{ path: /process/text, methods: [POST] }, { path: /leaky, methods: [POS
   t.test('a sandboxed iframe (Origin: null): fetch rejects and the upstream receives nothing', async (t) => {
     const { context, page } = await openPage(browser, `${pages.origin('app.example.test')}/sandboxed`)
     t.teardown(() => context.close())
-    const frame = page.frame({ name: 'sandboxed' })
-    if (frame === null) throw new Error('no sandboxed frame')
+    const frame = await sandboxedFrame(page)
     t.equal(await frame.evaluate('self.origin'), 'null', 'the frame has an opaque origin')
     const before = { received: up.received.length, logs: sc.logs.length }
     t.match(await pageFetch(frame, `${api}/process/text`, jsonPost({ text: ['Jane Doe'] })), { ok: false, error: /TypeError/ })

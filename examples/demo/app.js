@@ -75,7 +75,7 @@ async function run (panel, text, allowed) {
 
 if (embedded) {
   const panel = document.getElementById('embedded-panel')
-  document.body.classList.add('embedded')
+  document.documentElement.classList.add('embedded')
   document.getElementById('embedded').hidden = false
   panel.replaceChildren(heading(false), el('p', { class: 'muted' }, 'Waiting for the page to send…'))
   // Only the demo page may ask this frame to call the sidecar.

@@ -8,6 +8,9 @@ import { sample } from './fixtures/metrics.ts'
 import { startSidecar, type TestSidecar } from './fixtures/sidecar.ts'
 import { startUpstream, type Upstream } from './fixtures/upstream.ts'
 
+// A browser on a 2-core machine shared with the rest of the suite can need more than tap's 30 s.
+t.setTimeout(120_000)
+
 t.test('CORS in Chromium', { skip: browserSkip }, async (t) => {
   const browser: Browser = await launchBrowser()
   t.teardown(() => browser.close())

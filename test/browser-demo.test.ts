@@ -11,6 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { DEFAULT_POLICY, parseDemoArgs, startDemo, type Demo } from '../examples/demo/demo.ts'
 import { browserSkip, launchBrowser } from './fixtures/browser.ts'
 
+// A browser on a 2-core machine shared with the rest of the suite can need more than tap's 30 s.
+t.setTimeout(120_000)
+
 const quiet = (): Writable => new Writable({ write (_c, _e, cb) { cb() } })
 const ports = { sidecarPort: 0, adminPort: 0, appPort: 0, otherPort: 0 }
 const POLICY = readFileSync(DEFAULT_POLICY, 'utf8')

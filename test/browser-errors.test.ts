@@ -6,6 +6,9 @@ import { browserSkip, jsonPost, launchBrowser, openPage, pageFetch, startPages }
 import { startSidecar } from './fixtures/sidecar.ts'
 import { startUpstream } from './fixtures/upstream.ts'
 
+// A browser on a 2-core machine shared with the rest of the suite can need more than tap's 30 s.
+t.setTimeout(120_000)
+
 t.test('sidecar errors are readable by the page', { skip: browserSkip }, async (t) => {
   const browser = await launchBrowser()
   t.teardown(() => browser.close())

@@ -12,6 +12,9 @@ import { sample } from './fixtures/metrics.ts'
 import { startSidecar } from './fixtures/sidecar.ts'
 import { startUpstream } from './fixtures/upstream.ts'
 
+// A browser on a 2-core machine shared with the rest of the suite can need more than tap's 30 s.
+t.setTimeout(120_000)
+
 t.test('policy in Chromium', { skip: browserSkip }, async (t) => {
   const browser = await launchBrowser()
   t.teardown(() => browser.close())

@@ -88,21 +88,23 @@ t.test('npm run demo: prints where to look, serves the page, stops on Ctrl-C', a
   const root = join(import.meta.dirname, '..')
   const start = (args: string[]) => {
     const child = spawn(process.execPath, ['examples/demo/main.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Listened for at once: with three started together, one may exit while the test awaits another.
+    const exited = once(child, 'exit')
     t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c })
     child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c })
-    return { child, stdout: () => stdout, stderr: () => stderr }
+    return { child, exited, stdout: () => stdout, stderr: () => stderr }
   }
 
   // All three at once: starting Node is most of the time this takes.
   const bad = start(['--app-port', 'x'])
   const broken = start(['--policy', 'missing.yaml'])
   const ok = start(['--app-port', '0', '--other-port', '0', '--sidecar-port', '0', '--admin-port', '0'])
-  t.equal((await once(bad.child, 'exit'))[0], 64)
+  t.equal((await bad.exited)[0], 64)
   t.match(bad.stderr(), /--app-port: "x" is not a port number\n\nUsage: npm run demo/)
-  t.equal((await once(broken.child, 'exit'))[0], 1)
+  t.equal((await broken.exited)[0], 1)
   t.match(broken.stderr(), /^demo: .*missing\.yaml/)
 
   while (!ok.stdout().includes('Press Ctrl-C')) {
@@ -115,7 +117,6 @@ t.test('npm run demo: prints where to look, serves the page, stops on Ctrl-C', a
   const res = await fetch(`http://127.0.0.1:${app as string}/`)
   t.equal(res.status, 200)
   t.match(await res.text(), '<title>pai-cors-sidecar demo</title>')
-  const exited = once(ok.child, 'exit')
   ok.child.kill('SIGINT')
-  t.same(await exited, [0, null], 'Ctrl-C: exit 0')
+  t.same(await ok.exited, [0, null], 'Ctrl-C: exit 0')
 })

@@ -2,22 +2,15 @@
 // preflight; every other origin — look-alikes, the apex, `null` — gets a rejected fetch, and the
 // upstream receives nothing; credentials work only when the policy allows them.
 import t from 'tap'
-import type { Browser } from 'playwright-core'
-import { browserSkip, jsonPost, launchBrowser, openPage, pageFetch, sandboxedFrame, startPages, type Pages } from './fixtures/browser.ts'
+import { browserRig, browserSkip, jsonPost, openPage, pageFetch, sandboxedFrame, startPages } from './fixtures/browser.ts'
 import { sample } from './fixtures/metrics.ts'
 import { startSidecar, type TestSidecar } from './fixtures/sidecar.ts'
-import { startUpstream, type Upstream } from './fixtures/upstream.ts'
 
 // A browser on a 2-core machine shared with the rest of the suite can need more than tap's 30 s.
 t.setTimeout(120_000)
 
 t.test('CORS in Chromium', { skip: browserSkip }, async (t) => {
-  const browser: Browser = await launchBrowser()
-  t.teardown(() => browser.close())
-  const up: Upstream = await startUpstream()
-  t.teardown(up.close)
-  const pages: Pages = await startPages()
-  t.teardown(pages.close)
+  const { browser, up, pages } = await browserRig(t)
   // One wildcard entry: the browser's own origins decide what it covers.
   const sc: TestSidecar = await startSidecar(`
 cors:
@@ -107,12 +100,7 @@ routes: [{ path: /process/text, methods: [POST] }, { path: /leaky, methods: [POS
 // Page and API are both on localhost (different ports: cross-origin but same-site), so the
 // browser's default SameSite=Lax cookie is one it would send.
 t.test('credentials: \'include\' in Chromium', { skip: browserSkip }, async (t) => {
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
-  const up = await startUpstream()
-  t.teardown(up.close)
-  const pages = await startPages()
-  t.teardown(pages.close)
+  const { browser, up, pages } = await browserRig(t)
 
   for (const allow of [false, true]) {
     t.test(`allowCredentials: ${allow}`, async (t) => {

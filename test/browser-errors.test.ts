@@ -2,20 +2,14 @@
 // page in a real browser reads them — status and JSON code — instead of an opaque CORS failure.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { browserSkip, jsonPost, launchBrowser, openPage, pageFetch, startPages } from './fixtures/browser.ts'
+import { browserRig, browserSkip, jsonPost, openPage, pageFetch } from './fixtures/browser.ts'
 import { startSidecar } from './fixtures/sidecar.ts'
-import { startUpstream } from './fixtures/upstream.ts'
 
 // A browser on a 2-core machine shared with the rest of the suite can need more than tap's 30 s.
 t.setTimeout(120_000)
 
 t.test('sidecar errors are readable by the page', { skip: browserSkip }, async (t) => {
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
-  const up = await startUpstream()
-  t.teardown(up.close)
-  const pages = await startPages()
-  t.teardown(pages.close)
+  const { browser, up, pages } = await browserRig(t)
   // One upstream slot and no queue: a second request while one is in flight is refused at once.
   const sc = await startSidecar(`
 cors: { allowedOrigins: ["${pages.origin('app.example.test')}"], exposedHeaders: [x-request-id, retry-after] }

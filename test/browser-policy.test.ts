@@ -7,21 +7,15 @@ import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { loadConfigText } from '../sidecar/config/load.ts'
 import { serve } from '../sidecar/server.ts'
-import { browserSkip, jsonPost, launchBrowser, openPage, pageFetch, startPages } from './fixtures/browser.ts'
+import { browserRig, browserSkip, jsonPost, openPage, pageFetch } from './fixtures/browser.ts'
 import { sample } from './fixtures/metrics.ts'
 import { startSidecar } from './fixtures/sidecar.ts'
-import { startUpstream } from './fixtures/upstream.ts'
 
 // A browser on a 2-core machine shared with the rest of the suite can need more than tap's 30 s.
 t.setTimeout(120_000)
 
 t.test('policy in Chromium', { skip: browserSkip }, async (t) => {
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
-  const up = await startUpstream()
-  t.teardown(up.close)
-  const pages = await startPages()
-  t.teardown(pages.close)
+  const { browser, up, pages } = await browserRig(t)
   const app = pages.origin('app.example.test')
 
   // maxAge 0 is the control: without it Chromium would cache for its default 5 s, and with it the

@@ -3,7 +3,7 @@
 // Only the sidecar's Origin check stands between such a page and the API.
 import t from 'tap'
 import type { Page } from 'playwright-core'
-import { browserSkip, launchBrowser, openPage, sandboxedFrame, startPages } from './fixtures/browser.ts'
+import { browserRig, browserSkip, openPage, sandboxedFrame } from './fixtures/browser.ts'
 import { sample } from './fixtures/metrics.ts'
 import { startSidecar } from './fixtures/sidecar.ts'
 import { startWsUpstream } from './fixtures/ws.ts'
@@ -25,12 +25,9 @@ async function pageSocket (target: Pick<Page, 'evaluate'>, url: string): Promise
 }
 
 t.test('WebSockets from Chromium pages', { skip: browserSkip }, async (t) => {
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
+  const { browser, pages } = await browserRig(t)
   const up = await startWsUpstream()
   t.teardown(up.close)
-  const pages = await startPages()
-  t.teardown(pages.close)
   const sc = await startSidecar(`
 cors: { allowedOrigins: ["http://*.example.test:${pages.port}"] }
 websocket: { enabled: true }

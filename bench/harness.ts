@@ -218,7 +218,9 @@ export interface Report {
 }
 
 export async function runBench (opts: BenchOptions): Promise<Report> {
-  const pinned = opts.pin && availableParallelism() >= 2
+  // Read before pinning: once this process is on one core, availableParallelism() says 1.
+  const cpus = availableParallelism()
+  const pinned = opts.pin && cpus >= 2
   // Core 0 serves (upstream and the proxy under test), core 1 loads: a proxy never competes with
   // the load generator, and the upstream's cost is the same for every target.
   const servers = pinned ? ['taskset', '-c', '0'] : []
@@ -295,7 +297,7 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
         loader: opts.loader,
         nginx: opts.nginx !== undefined,
         pinned,
-        cpus: availableParallelism(),
+        cpus,
         loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
         seconds: opts.seconds,
         rounds: opts.rounds,

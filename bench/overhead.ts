@@ -1,15 +1,18 @@
 // What metrics and request logging cost on small requests: the same sidecar with both on ("full"),
 // each alone ("metrics", "logs") and both off ("bare"), in front of the same fast upstream, measured
 // in turn within each round so machine noise hits all of them. `npm run bench:overhead [-- --seconds 5 --rounds 3]`.
+// `npm run bench` (bench/run.ts) compares the shipped sidecar with direct access and nginx.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
-import autocannon from 'autocannon'
+import { defaultLoader, load as generate } from './load.ts'
+import { median as med } from './report.ts'
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '32' } } })
 const seconds = Number(values.seconds)
 const rounds = Number(values.rounds)
 const connections = Number(values.connections)
+const loader = defaultLoader()
 
 async function start (...args: string[]): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -17,19 +20,20 @@ async function start (...args: string[]): Promise<{ url: string; child: ChildPro
   return { url: line.toString().trim(), child }
 }
 
+// The load generator runs in its own process (bench/load.ts), never in one of the measured ones.
 async function load (url: string, preflight: boolean): Promise<{ rps: number; p99: number }> {
-  const r = await autocannon({
+  const r = await generate(loader, {
     url: `${url}/process/text`,
     connections,
-    duration: seconds,
+    seconds,
     method: preflight ? 'OPTIONS' : 'POST',
     headers: preflight
       ? { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' }
       : { origin: 'https://app.example.com', 'content-type': 'application/json' },
     body: preflight ? undefined : JSON.stringify({ text: ['x'.repeat(1000)] })
   })
-  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${r.non2xx} non-2xx and ${r.errors} errors against ${url}`)
-  return { rps: r.requests.average, p99: r.latency.p99 }
+  if (r.errors > 0) throw new Error(`${r.errors} errors or non-2xx answers against ${url}`)
+  return { rps: r.rps, p99: r.p99 }
 }
 
 const upstream = await start('bench/upstream.ts')
@@ -49,8 +53,8 @@ for (let round = 0; round < rounds; round++) {
 for (const [, target] of targets) target.child.kill()
 upstream.child.kill()
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
-console.log(`${rounds} rounds × ${seconds} s, ${connections} connections, medians:`)
+const median = (xs: number[]): number => med(xs) as number
+console.log(`${rounds} rounds × ${seconds} s, ${connections} connections, load by ${loader}, medians:`)
 console.log('case                       req/s     p99 ms')
 for (const [key, r] of Object.entries(results)) console.log(`${key.padEnd(24)} ${median(r.rps).toFixed(0).padStart(8)} ${median(r.p99).toFixed(1).padStart(9)}`)
 for (const kind of ['POST 1 KiB', 'preflight']) {

@@ -2,9 +2,8 @@
 // websocket.countsAsInFlight is false: upgrades queue like requests, and a full queue or a long
 // wait is an HTTP 503 before any handshake.
 import t from 'tap'
-import { startSidecar } from './fixtures/sidecar.ts'
 import { sample } from './fixtures/metrics.ts'
-import { closedWith, opened, openWs, startWsUpstream, until } from './fixtures/ws.ts'
+import { closedWith, opened, openWs, startWsPair, until } from './fixtures/ws.ts'
 
 const APP = 'https://app.example.com'
 const config = (ws: string, queue = '{ size: 1, timeout: 10s }') => `
@@ -14,10 +13,7 @@ websocket: ${ws}
 `
 
 t.test('an open WebSocket takes the only slot: the next upgrade waits in the queue until it closes', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(config('{ enabled: true }'), up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, config('{ enabled: true }'))
   const first = await opened(openWs(sc.url, { origin: APP }))
   t.equal(await sample(sc.metrics.upstreamInFlight), 1, 'the slot shows in upstream_in_flight_requests')
   let secondOpen = false
@@ -41,10 +37,7 @@ t.test('an open WebSocket takes the only slot: the next upgrade waits in the que
 })
 
 t.test('a queued upgrade that waits past upstream.queue.timeout gets 503 queue_timeout', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(config('{ enabled: true }', '{ size: 4, timeout: 200ms }'), up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, config('{ enabled: true }', '{ size: 4, timeout: 200ms }'))
   const first = await opened(openWs(sc.url, { origin: APP }))
   t.match(await openWs(sc.url, { origin: APP }), { ok: false, status: 503, headers: { 'retry-after': '1' }, body: { error: { code: 'queue_timeout' } } })
   t.equal(up.handshakes.length, 1)
@@ -52,10 +45,7 @@ t.test('a queued upgrade that waits past upstream.queue.timeout gets 503 queue_t
 })
 
 t.test('a client that leaves while queued is withdrawn and never reaches the upstream', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(config('{ enabled: true }', '{ size: 4, timeout: 10s }'), up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, config('{ enabled: true }', '{ size: 4, timeout: 10s }'))
   const first = await opened(openWs(sc.url, { origin: APP }))
   const { default: WebSocket } = await import('ws')
   const quitter = new WebSocket(`${sc.url.replace('http', 'ws')}/ws`, { headers: { origin: APP } })
@@ -71,10 +61,7 @@ t.test('a client that leaves while queued is withdrawn and never reaches the ups
 })
 
 t.test('countsAsInFlight: false leaves the slots to HTTP requests', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(config('{ enabled: true, countsAsInFlight: false }', '{ size: 0, timeout: 1s }'), up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, config('{ enabled: true, countsAsInFlight: false }', '{ size: 0, timeout: 1s }'))
   const a = await opened(openWs(sc.url, { origin: APP }))
   const b = await opened(openWs(sc.url, { origin: APP }))
   t.equal(await sample(sc.metrics.upstreamInFlight), 0)

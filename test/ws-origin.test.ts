@@ -5,7 +5,7 @@ import t from 'tap'
 import { startSidecar } from './fixtures/sidecar.ts'
 import { sample } from './fixtures/metrics.ts'
 import { exchange, errorOf } from './fixtures/raw.ts'
-import { opened, openWs, startWsUpstream, until } from './fixtures/ws.ts'
+import { opened, openWs, startWsPair, until } from './fixtures/ws.ts'
 
 const APP = 'https://app.example.com'
 const CONFIG = `
@@ -16,10 +16,7 @@ websocket: { enabled: true }
 const HANDSHAKE = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
 
 t.test('allowed origins open; denied, look-alike, null and malformed origins get 403 and never reach the upstream', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(CONFIG, up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, CONFIG)
 
   for (const origin of [APP, 'https://eu.app.example.com']) {
     const ws = await opened(openWs(sc.url, { origin }))
@@ -58,10 +55,7 @@ t.test('allowed origins open; denied, look-alike, null and malformed origins get
 })
 
 t.test('cors.enforce: false does not let a denied origin open a WebSocket', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(`${CONFIG}\n`.replace(`"https://*.example.com"] }`, '"https://*.example.com"], enforce: false }'), up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, `${CONFIG}\n`.replace(`"https://*.example.com"] }`, '"https://*.example.com"], enforce: false }'))
   t.equal(sc.store.current().config.cors.enforce, false)
   const o = await openWs(sc.url, { origin: 'https://evil.example' })
   t.match(o, { ok: false, status: 403, body: { error: { code: 'cors_origin_denied' } } })
@@ -69,10 +63,7 @@ t.test('cors.enforce: false does not let a denied origin open a WebSocket', asyn
 })
 
 t.test('an upgrade without Origin is refused unless websocket.allowMissingOrigin', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(CONFIG, up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, CONFIG)
   const o = await openWs(sc.url, { origin: undefined })
   t.match(o, { ok: false, status: 403, body: { error: { code: 'origin_required', message: 'A WebSocket upgrade must carry an Origin header on this API.' } } })
   t.equal(up.handshakes.length, 0)
@@ -87,10 +78,7 @@ t.test('an upgrade without Origin is refused unless websocket.allowMissingOrigin
 })
 
 t.test('off by default: an upgrade on /ws is an ordinary request (404), and so are upgrades elsewhere', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(`cors: { allowedOrigins: [${APP}] }`, up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, `cors: { allowedOrigins: [${APP}] }`)
   t.equal(sc.store.current().config.websocket.enabled, false)
   const o = await openWs(sc.url, { origin: APP })
   t.match(o, { ok: false, status: 404, body: { error: { code: 'not_found' } } })
@@ -109,10 +97,7 @@ t.test('off by default: an upgrade on /ws is an ordinary request (404), and so a
 })
 
 t.test('on a Node without shouldUpgradeCallback (< 24.9), other upgrades are refused by the listener', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(CONFIG, up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, CONFIG)
   const server = sc.app.server as unknown as { shouldUpgradeCallback: (this: typeof sc.app.server) => boolean }
   server.shouldUpgradeCallback = function () { return this.listenerCount('upgrade') > 0 }
   const o = await openWs(sc.url, { origin: APP, path: '/process/text' })
@@ -121,10 +106,7 @@ t.test('on a Node without shouldUpgradeCallback (< 24.9), other upgrades are ref
 })
 
 t.test('malformed handshakes, a missing Host and too many headers are refused before the upstream', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(`${CONFIG}\nlimits: { maxHeaders: 12 }\n`, up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, `${CONFIG}\nlimits: { maxHeaders: 12 }\n`)
   const send = async (head: string): Promise<string | undefined> => {
     const x = await exchange(sc.url, `GET /ws HTTP/1.1\r\n${head}\r\n`)
     t.ok(x.closed, 'the connection is closed after the refusal')
@@ -141,10 +123,7 @@ t.test('malformed handshakes, a missing Host and too many headers are refused be
 })
 
 t.test('websocket.maxConnections bounds open sockets: 503 websocket_limit with Retry-After', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(`${CONFIG}\n`.replace('enabled: true', 'enabled: true, maxConnections: 1'), up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, `${CONFIG}\n`.replace('enabled: true', 'enabled: true, maxConnections: 1'))
   const first = await opened(openWs(sc.url, { origin: APP }))
   const o = await openWs(sc.url, { origin: APP })
   t.match(o, { ok: false, status: 503, headers: { 'retry-after': '1' }, body: { error: { code: 'websocket_limit' } } })
@@ -157,10 +136,7 @@ t.test('websocket.maxConnections bounds open sockets: 503 websocket_limit with R
 })
 
 t.test('a reload of the origins applies to the next upgrade; open sockets stay', async (t) => {
-  const up = await startWsUpstream()
-  t.teardown(up.close)
-  const sc = await startSidecar(CONFIG, up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, CONFIG)
   const open = await opened(openWs(sc.url, { origin: APP }))
   t.equal((await openWs(sc.url, { origin: 'https://new.example.org' })).ok, false)
   const { loadConfigText } = await import('../sidecar/config/load.ts')

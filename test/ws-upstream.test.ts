@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import WebSocket, { WebSocketServer } from 'ws'
 import { startSidecar } from './fixtures/sidecar.ts'
 import { sample } from './fixtures/metrics.ts'
-import { openWs, startWsUpstream, until } from './fixtures/ws.ts'
+import { openWs, startWsPair, until } from './fixtures/ws.ts'
 import { startUpstream } from './fixtures/upstream.ts'
 
 const APP = 'https://app.example.com'
@@ -56,10 +56,7 @@ t.test('an upstream that answers the upgrade with plain HTTP (no /ws before 3.6)
 })
 
 t.test('an upstream that picks no subprotocol when one was offered fails the handshake like a browser would: 502', async (t) => {
-  const up = await startWsUpstream({ handleProtocols: () => false })
-  t.teardown(up.close)
-  const sc = await startSidecar(CONFIG, up.url)
-  t.teardown(sc.close)
+  const { up, sc } = await startWsPair(t, CONFIG, { handleProtocols: () => false })
   t.match(await openWs(sc.url, { origin: APP, protocols: ['pai.v1'] }), { ok: false, status: 502, body: { error: { code: 'upstream_error' } } })
 })
 

@@ -22,14 +22,24 @@ const CHART_OWNED: Record<string, string[]> = { server: ['host'], admin: ['host'
  */
 export const ORIGIN_PATTERN = '^(\\*|https?://(\\*\\.)?[a-z0-9-]+(\\.[a-z0-9-]+)*(:([0-9]{1,5}|\\*))?|https?://\\[[0-9a-f:.]+\\](:([0-9]{1,5}|\\*))?)$'
 
-/** JSON Schema for the chart has no use for TypeBox's symbols or for defaults (values.yaml has them). */
+type Json = Record<string, any>
+
+/**
+ * The chart's JSON Schema from a TypeBox one: no TypeBox symbols, no defaults (values.yaml has them),
+ * and a field with a default is not required, since the sidecar fills it in; one without a default
+ * (a route's path and methods) stays required.
+ */
 function plain (schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(plain)
   if (schema === null || typeof schema !== 'object') return schema
-  return Object.fromEntries(Object.entries(schema).filter(([key]) => key !== 'default').map(([key, value]) => [key, plain(value)]))
+  const source = schema as Json
+  const out: Json = Object.fromEntries(Object.entries(source).filter(([key]) => key !== 'default').map(([key, value]) => [key, plain(value)]))
+  if (Array.isArray(source.required)) {
+    out.required = source.required.filter((key: string) => source.properties[key].default === undefined)
+    if (out.required.length === 0) delete out.required
+  }
+  return out
 }
-
-type Json = Record<string, any>
 
 function corsBlock (schema: Json): Json {
   schema.properties.allowedOrigins.items.pattern = ORIGIN_PATTERN
@@ -40,23 +50,10 @@ function corsBlock (schema: Json): Json {
   return schema
 }
 
-/**
- * The sidecar fills every missing field with its default, so its blocks require nothing (a route
- * still needs its path and methods: those have no default).
- */
-function optional (schema: Json): Json {
-  if (schema.type === 'object' && schema.properties !== undefined) {
-    if (!('path' in schema.properties)) delete schema.required
-    for (const value of Object.values(schema.properties)) optional(value as Json)
-  }
-  if (schema.items !== undefined) optional(schema.items)
-  return schema
-}
-
 function sidecarBlocks (): Json {
   const blocks: Json = {}
   for (const [name, block] of Object.entries(ConfigSchema.properties)) {
-    const schema = optional(plain(block) as Json)
+    const schema = plain(block) as Json
     for (const key of CHART_OWNED[name] ?? []) delete schema.properties[key]
     blocks[name] = schema
   }

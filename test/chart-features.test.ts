@@ -2,7 +2,7 @@
 // Helm 3 renders the same objects). One behaviour per subtest.
 import t from 'tap'
 import { parse } from 'yaml'
-import { HELMS, find, get, render, scenario, type Manifest, type RenderOptions } from './fixtures/helm.ts'
+import { CHART, HELMS, find, get, helm, render, scenario, type Manifest, type RenderOptions } from './fixtures/helm.ts'
 
 const HELM = HELMS[1]
 const ORIGIN = { 'cors.allowedOrigins[0]': 'https://app.example.com' }
@@ -258,7 +258,6 @@ t.test('names, labels and overrides', async (t) => {
 })
 
 t.test('NOTES.txt tells how to test a preflight', async (t) => {
-  const { helm, CHART } = await import('./fixtures/helm.ts')
   const result = await helm(HELM, ['install', 'deid', CHART, '--dry-run=client', '--namespace', 'ai', '--set', 'cors.allowedOrigins[0]=https://*.example.com'])
   t.equal(result.code, 0, result.stderr)
   const notes = result.stdout.slice(result.stdout.indexOf('NOTES:'))

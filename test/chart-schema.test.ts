@@ -24,6 +24,9 @@ t.test('values.schema.json is what `npm run chart:schema` generates from the sid
   for (const block of Object.keys(ConfigSchema.properties)) t.ok(block in schema.properties, `the sidecar block "${block}" is a chart value`)
   t.notOk('host' in schema.properties.server.properties, 'the chart owns server.host')
   t.notOk('url' in schema.properties.upstream.properties, 'the chart owns upstream.url')
+  // The sidecar fills a field with a default; only fields without one stay required.
+  for (const block of ['server', 'upstream', 'cors', 'shadow', 'limits', 'websocket']) t.notOk('required' in schema.properties[block], `${block}: nothing required`)
+  t.same(schema.properties.routes.items.required, ['path', 'methods'], 'a route needs its path and methods')
 })
 
 t.test('the chart README values table is what readme-generator writes from values.yaml', async (t) => {

@@ -17,7 +17,8 @@ import { nginxArgs, nginxConfig } from './nginx.ts'
 
 export const CASES = ['ai', 'small', 'preflight', 'stream'] as const
 export type CaseName = typeof CASES[number]
-export type TargetName = 'direct' | 'sidecar' | 'nginx'
+/** `floor`: bench/floor.ts, the least a Node.js CORS proxy does (node:http + undici, no features). */
+export type TargetName = 'direct' | 'sidecar' | 'floor' | 'nginx'
 
 export interface BenchOptions {
   seconds: number
@@ -245,6 +246,13 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
     procs.push(sidecar)
     await waitForPort(port, sidecar.child)
     targets.push({ name: 'sidecar', url: `http://127.0.0.1:${port}`, proc: sidecar })
+
+    // What Node itself costs on these paths, so that a target out of the sidecar's reach can be told
+    // from one out of Node's (issue 8).
+    const floor = spawnPinned(servers, process.execPath, [new URL('floor.ts', import.meta.url).pathname, upstreamUrl], 'pipe')
+    procs.push(floor)
+    const [floorLine] = await once(floor.child.stdout as NodeJS.ReadableStream, 'data') as [Buffer]
+    targets.push({ name: 'floor', url: floorLine.toString().trim(), proc: floor })
 
     if (opts.nginx !== undefined) {
       const nginxPort = await freePort()

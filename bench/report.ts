@@ -8,6 +8,8 @@ export interface Row {
   measure: string
   direct: number | undefined
   sidecar: number | undefined
+  /** bench/floor.ts: the least a Node.js proxy does on the same path. */
+  floor: number | undefined
   nginx: number | undefined
   /** What is compared with the target: a ratio or an amount, depending on the row. */
   result: number | undefined
@@ -44,6 +46,7 @@ export function summarise (report: Report): Row[] {
       measure,
       direct: med(c, 'direct', f),
       sidecar: med(c, 'sidecar', f),
+      floor: med(c, 'floor', f),
       nginx: med(c, 'nginx', f),
       result,
       resultText: result === undefined ? 'n/a (no nginx)' : resultText(result),
@@ -59,16 +62,25 @@ export function summarise (report: Report): Row[] {
   row('ai', '1 AI-shaped', 'p99 ms', 'p99', paired('ai', 'sidecar', 'direct', 'p99', minus), plusMs, '≤ +1 ms', (r) => r <= 1)
   row('ai', '1 AI-shaped (nginx)', 'req/s', 'rps', paired('ai', 'nginx', 'direct', 'rps', ratio), times('direct'), 'reference', undefined)
   row('ai', '1 AI-shaped (nginx)', 'p99 ms', 'p99', paired('ai', 'nginx', 'direct', 'p99', minus), plusMs, 'reference', undefined)
+  // The node floor rows hold Node itself to the same targets: where the floor fails one too, the
+  // target is beyond Node on that path, whatever the sidecar does.
+  row('ai', '1 AI-shaped (node floor)', 'req/s', 'rps', paired('ai', 'floor', 'direct', 'rps', ratio), times('direct'), 'reference', undefined)
+  row('ai', '1 AI-shaped (node floor)', 'p99 ms', 'p99', paired('ai', 'floor', 'direct', 'p99', minus), plusMs, 'reference', undefined)
   row('small', '2 small POST', 'req/s', 'rps', paired('small', 'sidecar', 'nginx', 'rps', ratio), times('nginx'), '≥ 0.5 × nginx', (r) => r >= 0.5)
   row('small', '2 small POST', 'p99 ms', 'p99', paired('small', 'sidecar', 'nginx', 'p99', minus), plusMs, 'reference', undefined)
+  row('small', '2 small POST (node floor)', 'req/s', 'rps', paired('small', 'floor', 'nginx', 'rps', ratio), times('nginx'), 'reference', undefined)
   row('preflight', '3 preflight', 'req/s', 'rps', paired('preflight', 'sidecar', 'nginx', 'rps', ratio), times('nginx'), '≥ 0.5 × nginx', (r) => r >= 0.5)
+  row('preflight', '3 preflight (node floor)', 'req/s', 'rps', paired('preflight', 'floor', 'nginx', 'rps', ratio), times('nginx'), 'reference', undefined)
   row('stream', '4 stream', 'time ms', 'ms', paired('stream', 'sidecar', 'direct', 'ms', ratio), times('direct'), '≤ 1.3 × direct', (r) => r <= 1.3)
   row('stream', '4 stream', 'peak RSS +MB', 'growth', med('stream', 'sidecar', 'growth'), (r) => `+${r.toFixed(1)} MB`, '≤ 16 MB', (r) => r <= 16)
+  row('stream', '4 stream (node floor)', 'time ms', 'ms', paired('stream', 'floor', 'direct', 'ms', ratio), times('direct'), 'reference', undefined)
+  row('stream', '4 stream (node floor)', 'peak RSS +MB', 'growth', med('stream', 'floor', 'growth'), (r) => `+${r.toFixed(1)} MB`, 'reference', undefined)
   rows.push({
     case: '5 idle RSS',
     measure: 'MB',
     direct: undefined,
     sidecar: report.idle.start,
+    floor: undefined,
     nginx: undefined,
     result: report.idle.start,
     resultText: `${report.idle.start.toFixed(1)} MB (${report.idle.end.toFixed(1)} after load)`,
@@ -77,6 +89,9 @@ export function summarise (report: Report): Row[] {
   })
   row('small', '6 CPU / 10k req', 'CPU s', 'cpu10k', paired('small', 'sidecar', 'nginx', 'cpu10k', ratio), times('nginx'), 'report', undefined)
   row('preflight', '6 CPU / 10k preflights', 'CPU s', 'cpu10k', paired('preflight', 'sidecar', 'nginx', 'cpu10k', ratio), times('nginx'), 'report', undefined)
+  // What the sidecar's features and framework cost over the least Node does, per request.
+  row('small', '6 CPU / 10k req (over floor)', 'CPU s', 'cpu10k', paired('small', 'sidecar', 'floor', 'cpu10k', ratio), times('floor'), 'report', undefined)
+  row('preflight', '6 CPU / 10k preflights (over floor)', 'CPU s', 'cpu10k', paired('preflight', 'sidecar', 'floor', 'cpu10k', ratio), times('floor'), 'report', undefined)
   return rows
 }
 
@@ -84,10 +99,10 @@ const num = (n: number | undefined): string => n === undefined ? '–' : n >= 10
 const verdict = (p: boolean | undefined): string => p === undefined ? '' : p ? 'PASS' : 'FAIL'
 
 function columns (r: Row): string[] {
-  return [r.case, r.measure, num(r.direct), num(r.sidecar), num(r.nginx), r.resultText, r.target, verdict(r.pass)]
+  return [r.case, r.measure, num(r.direct), num(r.sidecar), num(r.floor), num(r.nginx), r.resultText, r.target, verdict(r.pass)]
 }
 
-const HEAD = ['case', 'measure', 'direct', 'sidecar', 'nginx', 'result', 'target', '']
+const HEAD = ['case', 'measure', 'direct', 'sidecar', 'floor', 'nginx', 'result', 'target', '']
 
 export function formatTable (rows: Row[]): string {
   const all = [HEAD, ...rows.map(columns)]

@@ -3,7 +3,7 @@
 // generates is a configuration nginx accepts. No figure is asserted: this machine is shared.
 // CI installs nginx and wrk (.ci/install-system-deps); without them a developer's run skips.
 import t, { type Test } from 'tap'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -47,26 +47,31 @@ t.test('one run measures every case on every target, pinned, with wrk, and profi
     log: (line) => lines.push(line)
   })
   for (const c of ['ai', 'small'] as const) {
-    for (const target of ['direct', 'sidecar', 'nginx'] as const) {
+    for (const target of ['direct', 'sidecar', 'floor', 'nginx'] as const) {
       const [s] = report.samples[c]?.[target] ?? []
       t.ok((s?.rps as number) > 0 && (s?.p99 as number) > 0 && (s?.cpu10k as number) >= 0, `${c} ${target}`)
     }
   }
-  t.same(Object.keys(report.samples.preflight ?? {}).sort(), ['nginx', 'sidecar'], 'preflights go to the proxies only')
+  t.same(Object.keys(report.samples.preflight ?? {}).sort(), ['floor', 'nginx', 'sidecar'], 'preflights go to the proxies only')
   t.ok((report.samples.stream?.sidecar?.[0]?.ms as number) > 0)
+  t.ok((report.samples.stream?.floor?.[0]?.ms as number) > 0, 'the floor streams too')
   t.ok(report.idle.start > 0 && report.idle.end > 0)
-  t.equal(lines.length, 11, 'one progress line per measurement')
+  t.equal(lines.length, 15, 'one progress line per measurement')
   t.match(report.meta, { loader: 'wrk', nginx: true, rounds: 1 })
 
   const rows = summarise(report)
   t.same(rows.map((r) => `${r.case} ${r.measure}`), [
     '1 AI-shaped req/s', '1 AI-shaped p99 ms', '1 AI-shaped (nginx) req/s', '1 AI-shaped (nginx) p99 ms',
-    '2 small POST req/s', '2 small POST p99 ms', '3 preflight req/s', '4 stream time ms', '4 stream peak RSS +MB',
-    '5 idle RSS MB', '6 CPU / 10k req CPU s', '6 CPU / 10k preflights CPU s'
+    '1 AI-shaped (node floor) req/s', '1 AI-shaped (node floor) p99 ms',
+    '2 small POST req/s', '2 small POST p99 ms', '2 small POST (node floor) req/s',
+    '3 preflight req/s', '3 preflight (node floor) req/s',
+    '4 stream time ms', '4 stream peak RSS +MB', '4 stream (node floor) time ms', '4 stream (node floor) peak RSS +MB',
+    '5 idle RSS MB', '6 CPU / 10k req CPU s', '6 CPU / 10k preflights CPU s',
+    '6 CPU / 10k req (over floor) CPU s', '6 CPU / 10k preflights (over floor) CPU s'
   ])
   for (const r of rows) t.type(r.result, 'number', `${r.case} ${r.measure} has a result`)
   t.same(rows.filter((r) => r.pass !== undefined).map((r) => r.case), ['1 AI-shaped', '1 AI-shaped', '2 small POST', '3 preflight', '4 stream', '4 stream', '5 idle RSS'])
-  t.match(formatTable(rows), /^case +measure +direct +sidecar +nginx +result +target/)
+  t.match(formatTable(rows), /^case +measure +direct +sidecar +floor +nginx +result +target/)
   t.ok(readdirSync(dir).some((f) => f.endsWith('.cpuprofile')), 'the sidecar wrote its CPU profile at exit')
 })
 
@@ -85,12 +90,13 @@ t.test('without nginx: autocannon, not pinned, no figure against nginx', async (
     log: () => {}
   })
   t.match(report.meta, { loader: 'autocannon', nginx: false, pinned: false })
-  t.same(Object.keys(report.samples.small ?? {}).sort(), ['direct', 'sidecar'])
+  t.same(Object.keys(report.samples.small ?? {}).sort(), ['direct', 'floor', 'sidecar'])
   t.ok((report.samples.small?.sidecar?.[0]?.rps as number) > 0)
   const rows = summarise(report)
   const small = rows.find((r) => r.case === '2 small POST' && r.measure === 'req/s')
   t.match(small, { result: undefined, resultText: 'n/a (no nginx)', pass: undefined, nginx: undefined })
-  t.same(rows.map((r) => r.case[0]), ['2', '2', '5', '6'], 'cases not run have no row')
+  t.same(rows.map((r) => r.case[0]), ['2', '2', '2', '5', '6', '6'], 'cases not run have no row')
+  t.match(rows.find((r) => r.case === '6 CPU / 10k req (over floor)'), { resultText: /^\d+\.\d{3} × floor$/ }, 'the floor needs no nginx')
 })
 
 t.test('nginx accepts the generated configuration', { skip: nginx === undefined ? 'nginx not installed' : false }, async (t) => {
@@ -133,6 +139,23 @@ t.test('the streaming case refuses a short or failed echo', async (t) => {
   t.throws(() => ensure(false, 'broken'), { message: 'broken' })
 })
 
+t.test('the node floor: preflights allowed by origin only, and a failed exchange is never a success', async (t) => {
+  // An upstream that is gone: every forwarded request fails.
+  const port = await freePort()
+  const floor = spawn(process.execPath, [new URL('../bench/floor.ts', import.meta.url).pathname, `http://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => floor.kill())
+  const [line] = await once(floor.stdout, 'data') as [Buffer]
+  const url = line.toString().trim()
+  const preflight = (origin: string): Promise<Response> => fetch(`${url}/process/text`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } })
+  const allowed = await preflight('https://app.example.com')
+  t.equal(allowed.status, 204)
+  t.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com')
+  const foreign = await preflight('https://evil.example.net')
+  t.equal(foreign.status, 204, 'like the nginx configuration: 204, without the allow headers')
+  t.equal(foreign.headers.get('access-control-allow-origin'), null)
+  await t.rejects(fetch(`${url}/process/text`, { method: 'POST', body: '{}' }), TypeError, 'the connection is reset, never answered 2xx')
+})
+
 t.test('the report pairs rounds, takes medians and writes its Markdown block', async (t) => {
   t.equal(median([3, 1, 2]), 2)
   t.equal(median([4, 1, 3, 2]), 2.5)
@@ -143,6 +166,7 @@ t.test('the report pairs rounds, takes medians and writes its Markdown block', a
       small: {
         direct: [{ rps: 1000, p99: 1, cpu10k: 1 }, { rps: 1000, p99: 1, cpu10k: 1 }],
         sidecar: [{ rps: 600, p99: 3, cpu10k: 2 }, { rps: 400, p99: 5, cpu10k: 2 }],
+        floor: [{ rps: 800, p99: 2, cpu10k: 1.6 }, { rps: 800, p99: 2, cpu10k: 1.6 }],
         nginx: [{ rps: 1000, p99: 2, cpu10k: 1 }, { rps: 1000, p99: 2, cpu10k: 1 }]
       },
       stream: { direct: [{ ms: 100, growth: 0 }], sidecar: [{ ms: 120, growth: 20 }] }
@@ -155,13 +179,15 @@ t.test('the report pairs rounds, takes medians and writes its Markdown block', a
   t.match(rows.find((r) => r.measure === 'time ms'), { resultText: '1.200 × direct', pass: true })
   t.match(rows.find((r) => r.measure === 'peak RSS +MB'), { resultText: '+20.0 MB', pass: false })
   t.match(rows.find((r) => r.case === '5 idle RSS'), { resultText: '70.0 MB (80.0 after load)', pass: false })
+  t.match(rows.find((r) => r.case === '2 small POST (node floor)'), { floor: 800, result: 0.8, resultText: '0.800 × nginx', target: 'reference', pass: undefined })
+  t.match(rows.find((r) => r.case === '6 CPU / 10k req (over floor)'), { result: 1.25, resultText: '1.250 × floor' })
   const table = formatTable(rows)
-  t.match(table, /2 small POST +req\/s +1000 +500 +1000 +0\.500 × nginx +≥ 0\.5 × nginx +PASS/)
-  t.match(table, /4 stream +peak RSS \+MB +0\.00 +20\.00 +– +\+20\.0 MB +≤ 16 MB +FAIL/)
+  t.match(table, /2 small POST +req\/s +1000 +500 +800 +1000 +0\.500 × nginx +≥ 0\.5 × nginx +PASS/)
+  t.match(table, /4 stream +peak RSS \+MB +0\.00 +20\.00 +– +– +\+20\.0 MB +≤ 16 MB +FAIL/)
 
   const md = formatMarkdown(report, rows)
   t.match(md, 'Run of today: Node v24, load by wrk, 2 CPUs (servers pinned to core 0, load to core 1), 2 rounds × 5 s')
-  t.match(md, '| case | measure | direct | sidecar | nginx | result | target | verdict |')
+  t.match(md, '| case | measure | direct | sidecar | floor | nginx | result | target | verdict |')
   t.match(formatMarkdown({ ...report, meta: { ...report.meta, pinned: false, nginx: false } }, rows), '2 CPUs (not pinned), 2 rounds × 5 s per target and case, 64 connections, 200 MB streamed, load average at the end 1 / 2 / 3, nginx not installed.')
   const doc = `# Benchmarks\nby hand\n${BEGIN}\nold\n${END}\nafter\n`
   t.equal(replaceResults(doc, 'new'), `# Benchmarks\nby hand\n${BEGIN}\nnew\n${END}\nafter\n`)

@@ -99,7 +99,7 @@ export function ensure (ok: boolean, message: string): void {
   if (!ok) throw new Error(message)
 }
 
-async function waitForPort (port: number, child: ChildProcess): Promise<void> {
+export async function waitForPort (port: number, child: ChildProcess): Promise<void> {
   for (;;) {
     ensure(child.exitCode === null, `${child.spawnargs.join(' ')} exited with ${child.exitCode}`)
     const ok = await new Promise<boolean>((resolve) => {
@@ -111,9 +111,9 @@ async function waitForPort (port: number, child: ChildProcess): Promise<void> {
   }
 }
 
-interface Proc { child: ChildProcess; pid: number; exited: Promise<unknown> }
+export interface Proc { child: ChildProcess; pid: number; exited: Promise<unknown> }
 
-function spawnPinned (prefix: string[], cmd: string, args: string[], stdout: 'pipe' | number): Proc {
+export function spawnPinned (prefix: string[], cmd: string, args: string[], stdout: 'pipe' | 'ignore' | number): Proc {
   const all = [...prefix, cmd, ...args]
   // taskset execs the command: the pid is the server's own.
   const child = spawn(all[0] as string, all.slice(1), { stdio: ['ignore', stdout, 'inherit'] })
@@ -121,7 +121,7 @@ function spawnPinned (prefix: string[], cmd: string, args: string[], stdout: 'pi
 }
 
 /** SIGTERM: the sidecar drains (shutdown.timeout 5 s) and writes its CPU profile; nginx stops at once. */
-async function stop (p: Proc): Promise<void> {
+export async function stop (p: Proc): Promise<void> {
   p.child.kill('SIGTERM')
   await p.exited
 }
@@ -190,7 +190,7 @@ export async function streamEcho (url: string, bytes: number): Promise<number> {
 
 interface Target { name: TargetName; url: string; proc: Proc }
 
-function loadSpec (name: Exclude<CaseName, 'stream'>, url: string, opts: BenchOptions): LoadSpec {
+export function loadSpec (name: Exclude<CaseName, 'stream'>, url: string, opts: Pick<BenchOptions, 'connections' | 'seconds' | 'delayMs'>): LoadSpec {
   const common = { url: `${url}/process/text`, connections: opts.connections, seconds: opts.seconds }
   if (name === 'preflight') {
     return { ...common, method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } }
@@ -214,8 +214,8 @@ export interface Report {
   meta: { node: string; loader: Loader; nginx: boolean; pinned: boolean; cpus: number; loadavg: number[]; seconds: number; rounds: number; connections: number; streamMB: number; date: string }
   /** Per case and target, one sample per round. */
   samples: Partial<Record<CaseName, Partial<Record<TargetName, Sample[]>>>>
-  /** Sidecar RSS, MB: idle after start, and idle after all the load. */
-  idle: { start: number; end: number }
+  /** Sidecar RSS, MB: idle after start, and idle after all the load; `floor`: the node floor's, idle after start. */
+  idle: { start: number; end: number; floor: number }
 }
 
 export async function runBench (opts: BenchOptions): Promise<Report> {
@@ -265,6 +265,7 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
 
     await sleep(500)
     const idleStart = memory(sidecar.pid).rss
+    const idleFloor = memory(floor.pid).rss
     const samples: Report['samples'] = {}
     const record = (c: CaseName, t: TargetName, s: Sample): void => { ((samples[c] ??= {})[t] ??= []).push(s) }
     const measured = async (c: Exclude<CaseName, 'stream'>, t: Target, seconds: number): Promise<Sample> => {
@@ -314,7 +315,7 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
         date: new Date().toISOString()
       },
       samples,
-      idle: { start: idleStart, end: memory(sidecar.pid).rss }
+      idle: { start: idleStart, end: memory(sidecar.pid).rss, floor: idleFloor }
     }
   } finally {
     for (const p of procs.reverse()) await stop(p)

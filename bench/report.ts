@@ -80,7 +80,7 @@ export function summarise (report: Report): Row[] {
     measure: 'MB',
     direct: undefined,
     sidecar: report.idle.start,
-    floor: undefined,
+    floor: report.idle.floor,
     nginx: undefined,
     result: report.idle.start,
     resultText: `${report.idle.start.toFixed(1)} MB (${report.idle.end.toFixed(1)} after load)`,

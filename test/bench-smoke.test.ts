@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CASES, ensure, freePort, ORIGINS, runBench, streamEcho, type Report } from '../bench/harness.ts'
 import { defaultLoader, wrkScript } from '../bench/load.ts'
+import { formatAb, runAb } from '../bench/ab.ts'
 import { nginxArgs, nginxBinary, nginxConfig } from '../bench/nginx.ts'
 import { BEGIN, END, formatMarkdown, formatTable, median, replaceResults, summarise } from '../bench/report.ts'
 
@@ -55,7 +56,7 @@ t.test('one run measures every case on every target, pinned, with wrk, and profi
   t.same(Object.keys(report.samples.preflight ?? {}).sort(), ['floor', 'nginx', 'sidecar'], 'preflights go to the proxies only')
   t.ok((report.samples.stream?.sidecar?.[0]?.ms as number) > 0)
   t.ok((report.samples.stream?.floor?.[0]?.ms as number) > 0, 'the floor streams too')
-  t.ok(report.idle.start > 0 && report.idle.end > 0)
+  t.ok(report.idle.start > 0 && report.idle.end > 0 && report.idle.floor > 0)
   t.equal(lines.length, 15, 'one progress line per measurement')
   t.match(report.meta, { loader: 'wrk', nginx: true, rounds: 1 })
 
@@ -97,6 +98,22 @@ t.test('without nginx: autocannon, not pinned, no figure against nginx', async (
   t.match(small, { result: undefined, resultText: 'n/a (no nginx)', pass: undefined, nginx: undefined })
   t.same(rows.map((r) => r.case[0]), ['2', '2', '2', '5', '6', '6'], 'cases not run have no row')
   t.match(rows.find((r) => r.case === '6 CPU / 10k req (over floor)'), { resultText: /^\d+\.\d{3} × floor$/ }, 'the floor needs no nginx')
+})
+
+t.test('the A/B run loads two sidecars in turn and reports medians and per-round ratios', { skip: wrk ? false : 'wrk not installed' }, async (t) => {
+  const root = new URL('..', import.meta.url).pathname
+  const lines: string[] = []
+  // The same checkout on both sides (an A/A run): what matters here is the shape, not a figure.
+  const result = await runAb({ baseDir: root, headDir: root, cases: ['small', 'preflight'], seconds: 0.5, rounds: 2, warmup: 0, connections: 2, loader: 'wrk', pin: true, log: (l) => lines.push(l) })
+  t.same(Object.keys(result), ['small', 'preflight'])
+  for (const r of Object.values(result)) {
+    t.ok(r.base.rps > 0 && r.head.rps > 0 && r.base.cpu10k >= 0 && r.head.cpu10k >= 0)
+    t.ok(r.rpsRatio > 0)
+  }
+  t.same(lines.slice(0, 4), ['round 1/2 small base done', 'round 1/2 small head done', 'round 1/2 preflight base done', 'round 1/2 preflight head done'])
+  t.same(lines.slice(4, 6), ['round 2/2 small head done', 'round 2/2 small base done'], 'the order alternates between rounds')
+  const table = formatAb({ small: { base: { rps: 1000, cpu10k: 2 }, head: { rps: 1500, cpu10k: 1.5 }, rpsRatio: 1.5, cpuRatio: 0.75 } })
+  t.match(table, /^case +base req\/s +head req\/s +head ÷ base +base CPU s\/10k +head CPU s\/10k +head ÷ base\nsmall +1000 +1500 +1\.500 +2\.000 +1\.500 +0\.750$/)
 })
 
 t.test('nginx accepts the generated configuration', { skip: nginx === undefined ? 'nginx not installed' : false }, async (t) => {
@@ -171,14 +188,14 @@ t.test('the report pairs rounds, takes medians and writes its Markdown block', a
       },
       stream: { direct: [{ ms: 100, growth: 0 }], sidecar: [{ ms: 120, growth: 20 }] }
     },
-    idle: { start: 70, end: 80 }
+    idle: { start: 70, end: 80, floor: 50 }
   }
   const rows = summarise(report)
   t.match(rows.find((r) => r.case === '2 small POST' && r.measure === 'req/s'), { sidecar: 500, result: 0.5, resultText: '0.500 × nginx', pass: true })
   t.match(rows.find((r) => r.case === '2 small POST' && r.measure === 'p99 ms'), { result: 2, resultText: '+2.00 ms', pass: undefined })
   t.match(rows.find((r) => r.measure === 'time ms'), { resultText: '1.200 × direct', pass: true })
   t.match(rows.find((r) => r.measure === 'peak RSS +MB'), { resultText: '+20.0 MB', pass: false })
-  t.match(rows.find((r) => r.case === '5 idle RSS'), { resultText: '70.0 MB (80.0 after load)', pass: false })
+  t.match(rows.find((r) => r.case === '5 idle RSS'), { sidecar: 70, floor: 50, resultText: '70.0 MB (80.0 after load)', pass: false })
   t.match(rows.find((r) => r.case === '2 small POST (node floor)'), { floor: 800, result: 0.8, resultText: '0.800 × nginx', target: 'reference', pass: undefined })
   t.match(rows.find((r) => r.case === '6 CPU / 10k req (over floor)'), { result: 1.25, resultText: '1.250 × floor' })
   const table = formatTable(rows)

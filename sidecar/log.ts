@@ -32,12 +32,6 @@ export function loggerOptions (level: string): LoggerOptions {
  * printer formats the same (already redacted) JSON, so it can never show more than the JSON would.
  */
 export function createLogger (level: string, destination?: pino.DestinationStream, humanReadable = destination === undefined && process.stdout.isTTY === true): Logger {
-  const out = humanReadable
-    ? pretty({ destination: destination ?? 1, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' })
-    // Asynchronous writes: while one write is in flight the next lines queue and go out together,
-    // so a loaded sidecar makes one write per batch of request lines, not one per request (issue 8:
-    // the write per line was ~5 % of the CPU of a small request). pino flushes synchronously at
-    // exit, including after an uncaught exception; only SIGKILL can lose the lines of the last write.
-    : destination ?? pino.destination({ dest: 1, sync: false })
-  return pino(loggerOptions(level), out)
+  const out = humanReadable ? pretty({ destination: destination ?? 1, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }) : destination
+  return out === undefined ? pino(loggerOptions(level)) : pino(loggerOptions(level), out)
 }

@@ -1,6 +1,6 @@
 // The public application: request id → CORS preflight → route allowlist → origin enforcement →
 // forward (DESIGN.md, "Request path"). It builds a fastify instance and never listens (main.ts does).
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { Socket } from 'node:net'
@@ -80,7 +80,7 @@ class ByteCounter extends Transform {
   seen = 0
   readonly #limit: number
   #idle: NodeJS.Timeout | undefined
-  constructor (limit = Infinity) {
+  constructor (limit: number) {
     super()
     this.#limit = limit
   }
@@ -309,14 +309,15 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   })
 
   const forward = (request: FastifyRequest, reply: FastifyReply, release: () => void): void => {
-    const relayed = new ByteCounter()
+    // Bytes of the answer written to the client (the body, not its headers).
+    let relayed = 0
     const counter = request.bodyCounter
     const f: Forwarded = {
       start: performance.now(),
       status: undefined,
       ms: undefined,
       bytesIn: () => counter === undefined ? 0 : counter.seen,
-      bytesOut: () => relayed.seen
+      bytesOut: () => relayed
     }
     request.forwarded = f
     m.upstreamInFlight.inc()
@@ -331,7 +332,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       cutOff = true
       m.upstreamErrors.inc({ kind: 'timeout' })
       request.log.warn({ timeoutMs: requestTimeout, responding }, 'upstream.requestTimeout passed: exchange cut off')
-      if (responding) relayed.destroy(new UpstreamDeadlineError(requestTimeout))
+      if (responding) reply.raw.destroy(new UpstreamDeadlineError(requestTimeout))
       // With the body already sent, undici's headersTimeout (never longer than this) ends the wait.
       else counter?.destroy(new UpstreamDeadlineError(requestTimeout))
     }, requestTimeout)
@@ -344,9 +345,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       // Never retry: reply-from retries a GET answered 503 up to ten times by default, which would
       // multiply load on a GPU that just said it is overloaded. The client decides (Retry-After).
       retryDelay: () => null,
-      onResponse: (req, rep, raw) => {
+      onResponse: (req, rep, upstreamRes) => {
         // reply-from types this as a server response; it is undici's response to our request.
-        const res = raw as unknown as { statusCode: number; headers: Record<string, string | string[] | undefined>; stream: Readable }
+        const res = upstreamRes as unknown as { statusCode: number; headers: Record<string, string | string[] | undefined>; stream: Readable }
         responding = true
         f.status = res.statusCode
         f.ms = performance.now() - f.start
@@ -354,9 +355,17 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
         // The GPU's work is done once its answer is fully received: a client that reads slowly must
         // not keep the admission slot.
         res.stream.once('end', release)
-        // pipe with the error paths spelt out, not stream.pipeline: pipeline allocates an
-        // AbortController per call and aborts it when it finishes, a DOMException with a stack
-        // trace per response (issue 8's profile: ~3 % of the sidecar's CPU on small requests).
+        // reply-from answers an invalid upstream status itself (502) before calling this.
+        if (rep.sent) { res.stream.destroy(); return }
+        // The answer is written to the socket by hand rather than sent as a stream through fastify:
+        // fastify's stream sending, with a counting Transform and pipe() between, cost ~30 % of the
+        // CPU of a small proxied request (issue 8: `npm run bench:ab`, docs/BENCHMARKS.md). The
+        // reply is hijacked only now, so everything before (errors, the 502 above) is fastify's;
+        // onResponse still runs, on the response's 'finish'. Status and headers are what
+        // reply-from and rewriteHeaders have put on the reply, with ours from onRequest.
+        rep.hijack()
+        const raw = reply.raw
+        raw.writeHead(rep.statusCode, rep.getHeaders() as OutgoingHttpHeaders)
         const body = res.stream
         // An upstream failure after the headers must end the client's response (cut short, the
         // only signal left) and be counted, instead of leaving it hanging.
@@ -367,16 +376,21 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
             m.upstreamErrors.inc({ kind })
             req.log.warn({ kind }, 'the upstream failed while its response was being relayed: cut off')
           }
-          relayed.destroy(err)
+          raw.destroy(err)
         })
         // Closed without its end and without an error: the answer is incomplete, never pass it off
-        // as whole (a no-op when `relayed` is already gone).
-        body.once('close', () => { if (!body.readableEnded) relayed.destroy(new Error('the upstream response closed before its end')) })
-        // A client that went away (or the deadline) closes `relayed` early: stop reading the upstream.
-        // That is not the upstream's failure, so nothing is counted.
-        relayed.once('close', () => { if (!body.readableEnded) body.destroy() })
-        body.pipe(relayed)
-        void rep.send(relayed)
+        // as whole (a no-op when the response is already gone).
+        body.once('close', () => { if (!body.readableEnded) raw.destroy(new Error('the upstream response closed before its end')) })
+        // A client that went away (or the deadline) closes the response early: stop reading the
+        // upstream. That is not the upstream's failure, so nothing is counted.
+        raw.once('close', () => { if (!body.readableEnded) body.destroy() })
+        // Backpressure by hand: a slow client pauses the upstream's body, its 'drain' resumes it.
+        body.on('data', (chunk: Buffer) => {
+          relayed += chunk.length
+          if (!raw.write(chunk)) body.pause()
+        })
+        raw.on('drain', () => body.resume())
+        body.once('end', () => raw.end())
       },
       // reply-from has already removed `Connection` and the headers it names (RFC 9110 §7.6.1).
       rewriteRequestHeaders: (req, h) => {

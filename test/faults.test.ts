@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
 import { start, type FaultyUpstream } from './fixtures/faulty-upstream.ts'
 
-const PATHS = ['/ok', '/slow', '/hang', '/garbage', '/reset', '/half', '/close-keepalive', '/drip']
+const PATHS = ['/ok', '/slow', '/hang', '/garbage', '/bad-status', '/reset', '/half', '/close-keepalive', '/drip']
 /** Every wait in this file is bounded by this, unless a tighter bound is given. */
 const WAIT_MS = 5000
 /** What one client request may take at most before the test gives up on it. */
@@ -325,6 +325,17 @@ t.test('4. garbage instead of HTTP: 502 upstream_error', async (t) => {
   const { sc } = h
   const before = await metrics(sc)
   await expectError(t, await call(sc, '/garbage'), 502, 'upstream_error')
+  t.same(delta(before, await metrics(sc)), { connect: 0, timeout: 0, reset: 1 }, 'counted (upstream_error is kind reset)')
+  await expectOk(t, sc)
+  await sidecarFine(t, h)
+})
+
+t.test('4b. a status outside 100–599: 502 upstream_error, never relayed', async (t) => {
+  const h = await setup(t)
+  const { sc } = h
+  const before = await metrics(sc)
+  const res = await call(sc, '/bad-status')
+  await expectError(t, res, 502, 'upstream_error')
   t.same(delta(before, await metrics(sc)), { connect: 0, timeout: 0, reset: 1 }, 'counted (upstream_error is kind reset)')
   await expectOk(t, sc)
   await sidecarFine(t, h)

@@ -6,6 +6,7 @@
 // (working tree ÷ base) of requests/s and of CPU seconds per 10 000 requests. The CPU figure is the
 // steadier one on a shared machine: it does not depend on how much of the core the sidecar got.
 //   npm run bench:ab -- --base main [--cases small,preflight,ai --seconds 3 --rounds 6 --connections 64]
+//   npm run bench:ab -- --base HEAD --head-flags '--max-semi-space-size=64'   # one tree, a Node flag A/B
 import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -24,6 +25,8 @@ export interface AbOptions {
   baseDir: string
   /** The checkout under test, normally this one. */
   headDir: string
+  /** Node.js flags for the head's sidecar only (e.g. a V8 heap setting), before its script. */
+  headFlags?: readonly string[] | undefined
   cases: readonly AbCase[]
   seconds: number
   rounds: number
@@ -60,7 +63,8 @@ export async function runAb (opts: AbOptions): Promise<Record<string, AbCaseResu
       const config = join(dir, `${name}.yaml`)
       writeFileSync(config, sidecarConfig(port, adminPort, upstreamUrl))
       // stdout to /dev/null, as in `npm run bench`: every request line is formatted and written.
-      const proc = spawnPinned(servers, process.execPath, [join(root, 'sidecar/main.ts'), '--config', config], 'ignore')
+      const flags = name === 'head' ? opts.headFlags ?? [] : []
+      const proc = spawnPinned(servers, process.execPath, [...flags, join(root, 'sidecar/main.ts'), '--config', config], 'ignore')
       procs.push(proc)
       await waitForPort(port, proc.child)
       sidecars.push({ name, url: `http://127.0.0.1:${port}`, proc })
@@ -129,7 +133,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       warmup: { type: 'string', default: '2' },
       connections: { type: 'string', default: String(DEFAULTS.connections) },
       loader: { type: 'string' },
-      'no-pin': { type: 'boolean', default: false }
+      'no-pin': { type: 'boolean', default: false },
+      'head-flags': { type: 'string', default: '' }
     }
   })
   const head = new URL('..', import.meta.url).pathname
@@ -142,6 +147,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const result = await runAb({
       baseDir: tree?.dir ?? (v['base-dir'] as string),
       headDir: head,
+      headFlags: (v['head-flags'] as string).split(' ').filter((f) => f !== ''),
       cases: (v.cases as string).split(',') as AbCase[],
       seconds: Number(v.seconds),
       rounds: Number(v.rounds),

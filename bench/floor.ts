@@ -47,6 +47,9 @@ const server = createServer((req, res) => {
   })
 })
 server.keepAliveTimeout = 60_000
+// Exit normally on the harness's SIGTERM, so that --cpu-prof writes the profile (a signal's default
+// action would end the process before it could).
+process.once('SIGTERM', () => process.exit(0))
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`http://127.0.0.1:${(server.address() as AddressInfo).port}\n`)
 })

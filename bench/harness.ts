@@ -35,7 +35,7 @@ export interface BenchOptions {
   nginx: string | undefined
   /** Servers on core 0, this process and the load generator on core 1 (needs 2 cores and taskset). */
   pin: boolean
-  /** Run the sidecar with --cpu-prof, writing its profile there at exit. */
+  /** Run the sidecar and the node floor with --cpu-prof, writing sidecar.cpuprofile and floor.cpuprofile there at exit. */
   profileDir?: string | undefined
   log: (line: string) => void
 }
@@ -239,17 +239,17 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
 
     const [port, adminPort] = [await freePort(), await freePort()]
     writeFileSync(join(dir, 'sidecar.yaml'), sidecarConfig(port, adminPort, upstreamUrl))
-    const profile = opts.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`]
+    const profile = (name: string): string[] => opts.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`]
     // Logs go to /dev/null: the sidecar still formats and writes every line (one write per request),
     // and nothing in this process has to read them.
-    const sidecar = spawnPinned(servers, process.execPath, [...profile, new URL('../sidecar/main.ts', import.meta.url).pathname, '--config', join(dir, 'sidecar.yaml')], devnull)
+    const sidecar = spawnPinned(servers, process.execPath, [...profile('sidecar'), new URL('../sidecar/main.ts', import.meta.url).pathname, '--config', join(dir, 'sidecar.yaml')], devnull)
     procs.push(sidecar)
     await waitForPort(port, sidecar.child)
     targets.push({ name: 'sidecar', url: `http://127.0.0.1:${port}`, proc: sidecar })
 
     // What Node itself costs on these paths, so that a target out of the sidecar's reach can be told
     // from one out of Node's (issue 8).
-    const floor = spawnPinned(servers, process.execPath, [new URL('floor.ts', import.meta.url).pathname, upstreamUrl], 'pipe')
+    const floor = spawnPinned(servers, process.execPath, [...profile('floor'), new URL('floor.ts', import.meta.url).pathname, upstreamUrl], 'pipe')
     procs.push(floor)
     const [floorLine] = await once(floor.child.stdout as NodeJS.ReadableStream, 'data') as [Buffer]
     targets.push({ name: 'floor', url: floorLine.toString().trim(), proc: floor })

@@ -29,7 +29,7 @@ const tempDir = (t: Test): string => {
   return dir
 }
 
-t.test('one run measures every case on every target, pinned, with wrk, and profiles the sidecar', { skip }, async (t) => {
+t.test('one run measures every case on every target, pinned, with wrk, and profiles the sidecar and the floor', { skip }, async (t) => {
   const dir = tempDir(t)
   const lines: string[] = []
   const report = await runBench({
@@ -73,9 +73,8 @@ t.test('one run measures every case on every target, pinned, with wrk, and profi
   for (const r of rows) t.type(r.result, 'number', `${r.case} ${r.measure} has a result`)
   t.same(rows.filter((r) => r.pass !== undefined).map((r) => r.case), ['1 AI-shaped', '1 AI-shaped', '2 small POST', '3 preflight', '4 stream', '4 stream', '5 idle RSS'])
   t.match(formatTable(rows), /^case +measure +direct +sidecar +floor +nginx +result +target/)
-  const profile = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
-  t.ok(profile, 'the sidecar wrote its CPU profile at exit')
-  const summary = execFileSync(process.execPath, [new URL('../bench/profile.ts', import.meta.url).pathname, join(dir, profile as string), '--top', '5'], { encoding: 'utf8' })
+  t.same(readdirSync(dir).sort(), ['floor.cpuprofile', 'sidecar.cpuprofile'], 'the sidecar and the floor wrote their CPU profiles at exit')
+  const summary = execFileSync(process.execPath, [new URL('../bench/profile.ts', import.meta.url).pathname, join(dir, 'sidecar.cpuprofile'), '--top', '5'], { encoding: 'utf8' })
   t.match(summary, /^\d+ busy samples \(\d+ idle left out\)\n\nself time by function:\n( +\d+\.\d %  .+\n){5}\ninclusive time by function \(itself and everything it called\):\n100\.0 %  \(root\)/)
   t.match(summary, /self time by package:\n[^]*%  (fastify|undici|node core)/)
 })

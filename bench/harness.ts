@@ -218,23 +218,34 @@ export interface Report {
   idle: { start: number; end: number; floor: number }
 }
 
+/**
+ * Core 0 serves (upstream and the proxy under test), core 1 loads: a proxy never competes with the
+ * load generator, and the upstream's cost is the same for every target. With pinning, this process
+ * (which runs the load generators) moves to core 1. Needs two cores and taskset.
+ */
+export function pinning (pin: boolean, cpus: number): { pinned: boolean; servers: string[]; loaders: string[] } {
+  const pinned = pin && cpus >= 2
+  if (pinned) execFileSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' })
+  return { pinned, servers: pinned ? ['taskset', '-c', '0'] : [], loaders: pinned ? ['taskset', '-c', '1'] : [] }
+}
+
+/** bench/upstream.ts in its own process (on the servers' core), once it has printed its URL. */
+export async function startUpstream (servers: string[]): Promise<{ proc: Proc; url: string }> {
+  const proc = spawnPinned(servers, process.execPath, [new URL('upstream.ts', import.meta.url).pathname], 'pipe')
+  const [line] = await once(proc.child.stdout as NodeJS.ReadableStream, 'data') as [Buffer]
+  return { proc, url: line.toString().trim() }
+}
+
 export async function runBench (opts: BenchOptions): Promise<Report> {
   // Read before pinning: once this process is on one core, availableParallelism() says 1.
   const cpus = availableParallelism()
-  const pinned = opts.pin && cpus >= 2
-  // Core 0 serves (upstream and the proxy under test), core 1 loads: a proxy never competes with
-  // the load generator, and the upstream's cost is the same for every target.
-  const servers = pinned ? ['taskset', '-c', '0'] : []
-  const loaders = pinned ? ['taskset', '-c', '1'] : []
-  if (pinned) execFileSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' })
+  const { pinned, servers, loaders } = pinning(opts.pin, cpus)
   const dir = mkdtempSync(join(tmpdir(), 'pai-bench-'))
   const devnull = openSync('/dev/null', 'w')
   const procs: Proc[] = []
   try {
-    const upstream = spawnPinned(servers, process.execPath, [new URL('upstream.ts', import.meta.url).pathname], 'pipe')
+    const { proc: upstream, url: upstreamUrl } = await startUpstream(servers)
     procs.push(upstream)
-    const [line] = await once(upstream.child.stdout as NodeJS.ReadableStream, 'data') as [Buffer]
-    const upstreamUrl = line.toString().trim()
     const targets: Target[] = [{ name: 'direct', url: upstreamUrl, proc: upstream }]
 
     const [port, adminPort] = [await freePort(), await freePort()]

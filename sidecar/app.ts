@@ -361,8 +361,10 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
         // fastify's stream sending, with a counting Transform and pipe() between, cost ~30 % of the
         // CPU of a small proxied request (issue 8: `npm run bench:ab`, docs/BENCHMARKS.md). The
         // reply is hijacked only now, so everything before (errors, the 502 above) is fastify's;
-        // onResponse still runs, on the response's 'finish'. Status and headers are what
-        // reply-from and rewriteHeaders have put on the reply, with ours from onRequest.
+        // onResponse still runs, on the response's 'finish'; onSend hooks do not (none is
+        // registered, by us or @fastify/rate-limit: a header set in one would miss proxied
+        // answers). Status and headers are what reply-from and rewriteHeaders have put on the
+        // reply, with ours from onRequest.
         rep.hijack()
         const raw = reply.raw
         raw.writeHead(rep.statusCode, rep.getHeaders() as OutgoingHttpHeaders)

@@ -6,12 +6,12 @@ import t, { type Test } from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CASES, ensure, freePort, ORIGINS, runBench, streamEcho, type Report } from '../bench/harness.ts'
 import { defaultLoader, wrkScript } from '../bench/load.ts'
-import { formatAb, runAb } from '../bench/ab.ts'
+import { formatAb, runAb, worktree } from '../bench/compare.ts'
 import { nginxArgs, nginxBinary, nginxConfig } from '../bench/nginx.ts'
 import { BEGIN, END, formatMarkdown, formatTable, median, replaceResults, summarise } from '../bench/report.ts'
 
@@ -107,7 +107,7 @@ t.test('the A/B run loads two sidecars in turn and reports medians and per-round
   const root = new URL('..', import.meta.url).pathname
   const lines: string[] = []
   // The same checkout on both sides (an A/A run): what matters here is the shape, not a figure.
-  const result = await runAb({ baseDir: root, headDir: root, cases: ['small', 'preflight'], seconds: 0.5, rounds: 2, warmup: 0, connections: 2, loader: 'wrk', pin: true, log: (l) => lines.push(l) })
+  const result = await runAb({ baseDir: root, headDir: root, cases: ['small', 'preflight'], seconds: 0.5, rounds: 2, warmup: 0.2, connections: 2, loader: 'wrk', pin: true, log: (l) => lines.push(l) })
   t.same(Object.keys(result), ['small', 'preflight'])
   for (const r of Object.values(result)) {
     t.ok(r.base.rps > 0 && r.head.rps > 0 && r.base.cpu10k >= 0 && r.head.cpu10k >= 0)
@@ -117,6 +117,25 @@ t.test('the A/B run loads two sidecars in turn and reports medians and per-round
   t.same(lines.slice(4, 6), ['round 2/2 small head done', 'round 2/2 small base done'], 'the order alternates between rounds')
   const table = formatAb({ small: { base: { rps: 1000, cpu10k: 2 }, head: { rps: 1500, cpu10k: 1.5 }, rpsRatio: 1.5, cpuRatio: 0.75 } })
   t.match(table, /^case +base req\/s +head req\/s +head ÷ base +base CPU s\/10k +head CPU s\/10k +head ÷ base\nsmall +1000 +1500 +1\.500 +2\.000 +1\.500 +0\.750$/)
+})
+
+t.test('the A/B base: a detached worktree of the ref, with the checkout\'s node_modules, removed afterwards', async (t) => {
+  const repo = tempDir(t)
+  const git = (...args: string[]): string => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' })
+  git('init', '-q')
+  writeFileSync(join(repo, 'file.txt'), 'first\n')
+  git('add', 'file.txt')
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.test', 'commit', '-qm', 'first')
+  const first = git('rev-parse', 'HEAD').trim()
+  writeFileSync(join(repo, 'file.txt'), 'second\n')
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.test', 'commit', '-qam', 'second')
+  mkdirSync(join(repo, 'node_modules'))
+  const tree = worktree(repo, first)
+  t.equal(readFileSync(join(tree.dir, 'file.txt'), 'utf8'), 'first\n', 'the base revision, not the working tree')
+  t.equal(realpathSync(join(tree.dir, 'node_modules')), realpathSync(join(repo, 'node_modules')), 'dependencies are shared, not installed again')
+  tree.remove()
+  t.notOk(existsSync(tree.dir), 'removed')
+  t.notMatch(git('worktree', 'list'), tree.dir, 'and unregistered from the repository')
 })
 
 t.test('nginx accepts the generated configuration', { skip: nginx === undefined ? 'nginx not installed' : false }, async (t) => {

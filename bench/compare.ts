@@ -104,8 +104,15 @@ export function formatAb (result: Record<string, AbCaseResult>): string {
 
 /** A temporary worktree of `ref`, with this checkout's node_modules; removed by the returned function. */
 export function worktree (repo: string, ref: string): { dir: string; remove: () => void } {
-  const dir = join(mkdtempSync(join(tmpdir(), 'pai-bench-base-')), 'tree')
+  const parent = mkdtempSync(join(tmpdir(), 'pai-bench-base-'))
+  const dir = join(parent, 'tree')
   execFileSync('git', ['-C', repo, 'worktree', 'add', '--detach', dir, ref], { stdio: 'ignore' })
   symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'))
-  return { dir, remove: () => execFileSync('git', ['-C', repo, 'worktree', 'remove', '--force', dir], { stdio: 'ignore' }) }
+  return {
+    dir,
+    remove: () => {
+      execFileSync('git', ['-C', repo, 'worktree', 'remove', '--force', dir], { stdio: 'ignore' })
+      rmSync(parent, { recursive: true, force: true })
+    }
+  }
 }

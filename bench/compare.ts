@@ -6,7 +6,7 @@
 // The command is bench/ab.ts (`npm run bench:ab`).
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cpuSeconds, DEFAULTS, ensure, freePort, loadSpec, pinning, sidecarConfig, spawnPinned, startUpstream, stop, waitForPort, type CaseName, type Proc } from './harness.ts'
 import { load, type Loader } from './load.ts'
@@ -40,7 +40,7 @@ export interface AbCaseResult {
 }
 
 export async function runAb (opts: AbOptions): Promise<Record<string, AbCaseResult>> {
-  const { servers, loaders } = pinning(opts.pin, availableParallelism())
+  const { servers, loaders } = pinning(opts.pin)
   const dir = mkdtempSync(join(tmpdir(), 'pai-bench-ab-'))
   const procs: Proc[] = []
   try {
@@ -60,7 +60,7 @@ export async function runAb (opts: AbOptions): Promise<Record<string, AbCaseResu
     }
     const measure = async (c: AbCase, s: typeof sidecars[number], seconds: number): Promise<{ rps: number; cpu10k: number }> => {
       const cpu0 = cpuSeconds(s.proc.pid)
-      const r = await load(opts.loader, { ...loadSpec(c, s.url, { connections: opts.connections, seconds, delayMs: DEFAULTS.delayMs }) }, loaders)
+      const r = await load(opts.loader, loadSpec(c, s.url, { connections: opts.connections, seconds, delayMs: DEFAULTS.delayMs }), loaders)
       const cpu = cpuSeconds(s.proc.pid) - cpu0
       ensure(r.errors === 0 && r.requests > 0, `${c} against ${s.name}: ${r.errors} errors in ${r.requests} requests`)
       return { rps: r.rps, cpu10k: cpu / r.requests * 10_000 }

@@ -15,6 +15,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { load, type LoadResult, type LoadSpec, type Loader } from './load.ts'
 import { nginxArgs, nginxConfig } from './nginx.ts'
 
+// Read once, when this module loads: once pinning() has moved this process to one core,
+// availableParallelism() says 1, and a second run in the same process would not pin.
+const CPUS = availableParallelism()
+
 export const CASES = ['ai', 'small', 'preflight', 'stream'] as const
 export type CaseName = typeof CASES[number]
 /** `floor`: bench/floor.ts, the least a Node.js CORS proxy does (node:http + undici, no features). */
@@ -223,23 +227,26 @@ export interface Report {
  * load generator, and the upstream's cost is the same for every target. With pinning, this process
  * (which runs the load generators) moves to core 1. Needs two cores and taskset.
  */
-export function pinning (pin: boolean, cpus: number): { pinned: boolean; servers: string[]; loaders: string[] } {
-  const pinned = pin && cpus >= 2
+export function pinning (pin: boolean): { pinned: boolean; servers: string[]; loaders: string[] } {
+  const pinned = pin && CPUS >= 2
   if (pinned) execFileSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' })
   return { pinned, servers: pinned ? ['taskset', '-c', '0'] : [], loaders: pinned ? ['taskset', '-c', '1'] : [] }
 }
 
-/** bench/upstream.ts in its own process (on the servers' core), once it has printed its URL. */
-export async function startUpstream (servers: string[]): Promise<{ proc: Proc; url: string }> {
-  const proc = spawnPinned(servers, process.execPath, [new URL('upstream.ts', import.meta.url).pathname], 'pipe')
+/** `node <args>` on the servers' core, once it has printed its URL (bench/upstream.ts, bench/floor.ts). */
+export async function startPrinting (servers: string[], args: string[]): Promise<{ proc: Proc; url: string }> {
+  const proc = spawnPinned(servers, process.execPath, args, 'pipe')
   const [line] = await once(proc.child.stdout as NodeJS.ReadableStream, 'data') as [Buffer]
   return { proc, url: line.toString().trim() }
 }
 
+/** The bench upstream (bench/upstream.ts) in its own process. */
+export function startUpstream (servers: string[]): Promise<{ proc: Proc; url: string }> {
+  return startPrinting(servers, [new URL('upstream.ts', import.meta.url).pathname])
+}
+
 export async function runBench (opts: BenchOptions): Promise<Report> {
-  // Read before pinning: once this process is on one core, availableParallelism() says 1.
-  const cpus = availableParallelism()
-  const { pinned, servers, loaders } = pinning(opts.pin, cpus)
+  const { pinned, servers, loaders } = pinning(opts.pin)
   const dir = mkdtempSync(join(tmpdir(), 'pai-bench-'))
   const devnull = openSync('/dev/null', 'w')
   const procs: Proc[] = []
@@ -260,10 +267,9 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
 
     // What Node itself costs on these paths, so that a target out of the sidecar's reach can be told
     // from one out of Node's (issue 8).
-    const floor = spawnPinned(servers, process.execPath, [...profile('floor'), new URL('floor.ts', import.meta.url).pathname, upstreamUrl], 'pipe')
+    const { proc: floor, url: floorUrl } = await startPrinting(servers, [...profile('floor'), new URL('floor.ts', import.meta.url).pathname, upstreamUrl])
     procs.push(floor)
-    const [floorLine] = await once(floor.child.stdout as NodeJS.ReadableStream, 'data') as [Buffer]
-    targets.push({ name: 'floor', url: floorLine.toString().trim(), proc: floor })
+    targets.push({ name: 'floor', url: floorUrl, proc: floor })
 
     if (opts.nginx !== undefined) {
       const nginxPort = await freePort()
@@ -317,7 +323,7 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
         loader: opts.loader,
         nginx: opts.nginx !== undefined,
         pinned,
-        cpus,
+        cpus: CPUS,
         loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
         seconds: opts.seconds,
         rounds: opts.rounds,

@@ -345,7 +345,8 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       // Never retry: reply-from retries a GET answered 503 up to ten times by default, which would
       // multiply load on a GPU that just said it is overloaded. The client decides (Retry-After).
       retryDelay: () => null,
-      onResponse: (req, rep, upstreamRes) => {
+      // Its second argument is this same `reply`, typed more loosely by reply-from: `reply` is used.
+      onResponse: (req, _reply, upstreamRes) => {
         // reply-from types this as a server response; it is undici's response to our request.
         const res = upstreamRes as unknown as { statusCode: number; headers: Record<string, string | string[] | undefined>; stream: Readable }
         responding = true
@@ -356,7 +357,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
         // not keep the admission slot.
         res.stream.once('end', release)
         // reply-from answers an invalid upstream status itself (502) before calling this.
-        if (rep.sent) { res.stream.destroy(); return }
+        if (reply.sent) { res.stream.destroy(); return }
         // The answer is written to the socket by hand rather than sent as a stream through fastify:
         // fastify's stream sending, with a counting Transform and pipe() between, cost ~30 % of the
         // CPU of a small proxied request (issue 8: `npm run bench:ab`, docs/BENCHMARKS.md). The
@@ -365,9 +366,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
         // registered, by us or @fastify/rate-limit: a header set in one would miss proxied
         // answers). Status and headers are what reply-from and rewriteHeaders have put on the
         // reply, with ours from onRequest.
-        rep.hijack()
+        reply.hijack()
         const raw = reply.raw
-        raw.writeHead(rep.statusCode, rep.getHeaders() as OutgoingHttpHeaders)
+        raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
         const body = res.stream
         // An upstream failure after the headers must end the client's response (cut short, the
         // only signal left) and be counted, instead of leaving it hanging.

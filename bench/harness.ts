@@ -103,9 +103,26 @@ export function ensure (ok: boolean, message: string): void {
   if (!ok) throw new Error(message)
 }
 
-export async function waitForPort (port: number, child: ChildProcess): Promise<void> {
+/**
+ * Rejects with `message` unless `p` settles within `ms`. Every wait in the harness is bounded: a
+ * broken run fails with its reason instead of hanging until tap's per-file timeout, which says only
+ * "timeout!" (as a CI run did once, with no trace of which wait it was).
+ */
+export async function within<T> (p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(message)), ms) })
+  try {
+    return await Promise.race([p, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export async function waitForPort (port: number, child: ChildProcess, ms = 30_000): Promise<void> {
+  const end = performance.now() + ms
   for (;;) {
     ensure(child.exitCode === null, `${child.spawnargs.join(' ')} exited with ${child.exitCode}`)
+    ensure(performance.now() < end, `${child.spawnargs.join(' ')}: nothing listened on port ${port} within ${ms / 1000} s`)
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1', () => { s.end(); resolve(true) })
       s.on('error', () => resolve(false))
@@ -124,10 +141,15 @@ export function spawnPinned (prefix: string[], cmd: string, args: string[], stdo
   return { child, pid: child.pid as number, exited: once(child, 'exit') }
 }
 
-/** SIGTERM: the sidecar drains (shutdown.timeout 5 s) and writes its CPU profile; nginx stops at once. */
-export async function stop (p: Proc): Promise<void> {
+/**
+ * SIGTERM: the sidecar drains (shutdown.timeout 5 s) and writes its CPU profile; nginx stops at once.
+ * Whatever is still running after `graceMs` is killed, so that a stuck process cannot hang the run.
+ */
+export async function stop (p: Proc, graceMs = 15_000): Promise<void> {
   p.child.kill('SIGTERM')
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), graceMs)
   await p.exited
+  clearTimeout(timer)
 }
 
 /** The process and its children (nginx's worker). */
@@ -166,11 +188,16 @@ function resetPeak (pid: number): void {
   for (const p of family(pid)) writeFileSync(`/proc/${p}/clear_refs`, '5')
 }
 
-/** POSTs `bytes` in 64 KiB chunks and reads as many back; resolves with the milliseconds it took. */
-export async function streamEcho (url: string, bytes: number): Promise<number> {
+/**
+ * POSTs `bytes` in 64 KiB chunks and reads as many back; resolves with the milliseconds it took.
+ * An exchange where nothing moves for `idleMs` fails (the time is per stall, not for the whole echo,
+ * which takes seconds for 200 MB through a slow proxy).
+ */
+export async function streamEcho (url: string, bytes: number, idleMs = 30_000): Promise<number> {
   const chunk = Buffer.alloc(64 * 1024, 'x')
   const start = performance.now()
   const req = request(`${url}/echo`, { method: 'POST', agent: false, headers: { origin: ORIGIN, 'content-type': 'application/octet-stream', 'content-length': bytes } })
+  req.setTimeout(idleMs, () => req.destroy(new Error(`${url}/echo stalled: nothing moved for ${idleMs / 1000} s`)))
   const answered = (async () => {
     const [res] = await once(req, 'response') as [IncomingMessage]
     let received = 0
@@ -233,11 +260,21 @@ export function pinning (pin: boolean): { pinned: boolean; servers: string[]; lo
   return { pinned, servers: pinned ? ['taskset', '-c', '0'] : [], loaders: pinned ? ['taskset', '-c', '1'] : [] }
 }
 
-/** `node <args>` on the servers' core, once it has printed its URL (bench/upstream.ts, bench/floor.ts). */
-export async function startPrinting (servers: string[], args: string[]): Promise<{ proc: Proc; url: string }> {
+/**
+ * `node <args>` on the servers' core, once it has printed its URL (bench/upstream.ts, bench/floor.ts).
+ * A process that exits first, or prints nothing within `ms`, is an error (and is killed), not a wait.
+ */
+export async function startPrinting (servers: string[], args: string[], ms = 30_000): Promise<{ proc: Proc; url: string }> {
   const proc = spawnPinned(servers, process.execPath, args, 'pipe')
-  const [line] = await once(proc.child.stdout as NodeJS.ReadableStream, 'data') as [Buffer]
-  return { proc, url: line.toString().trim() }
+  try {
+    const printed = once(proc.child.stdout as NodeJS.ReadableStream, 'data').then(([line]) => String(line).trim())
+    const url = await within(Promise.race([printed, proc.exited.then(() => undefined)]), ms, `node ${args.join(' ')} printed no URL within ${ms / 1000} s`)
+    ensure(url !== undefined, `node ${args.join(' ')} exited before printing its URL`)
+    return { proc, url: url as string }
+  } catch (err) {
+    proc.child.kill('SIGKILL')
+    throw err
+  }
 }
 
 /** The bench upstream (bench/upstream.ts) in its own process. */

@@ -38,11 +38,23 @@ export interface LoadResult {
 
 const execFileP = promisify(execFile)
 
-/** Runs the command, prefixed by `prefix` (taskset …), and returns its stdout; rejects when it fails. */
-async function run (prefix: string[], cmd: string, args: string[]): Promise<string> {
+/**
+ * Runs the command, prefixed by `prefix` (taskset …), and returns its stdout; rejects when it fails
+ * or is still running after `ms` (then it is killed: a load generator that never ends must not hang
+ * the benchmark or the test that runs it).
+ */
+export async function run (prefix: string[], cmd: string, args: string[], ms: number): Promise<string> {
   const all = [...prefix, cmd, ...args]
-  return (await execFileP(all[0] as string, all.slice(1), { maxBuffer: 16 * 1024 * 1024 })).stdout
+  try {
+    return (await execFileP(all[0] as string, all.slice(1), { maxBuffer: 16 * 1024 * 1024, timeout: ms, killSignal: 'SIGKILL' })).stdout
+  } catch (err) {
+    if ((err as { killed?: boolean }).killed === true) throw new Error(`${cmd} was still running after ${ms / 1000} s and was killed`)
+    throw err
+  }
 }
+
+/** How long a load of `seconds` may take: its duration, plus starting up and wrk's 10 s request timeout. */
+const limit = (seconds: number): number => (seconds + 30) * 1000
 
 const lua = (s: string): string => JSON.stringify(s) // a JSON string literal is a valid Lua one here
 
@@ -63,7 +75,7 @@ async function wrk (spec: LoadSpec, prefix: string[]): Promise<LoadResult> {
     const script = join(dir, 'load.lua')
     writeFileSync(script, wrkScript(spec))
     // wrk takes whole seconds; one thread, since the load has one core.
-    const out = await run(prefix, WRK, ['-t1', `-c${spec.connections}`, `-d${Math.max(1, Math.round(spec.seconds))}s`, '--timeout', '10s', '-s', script, spec.url])
+    const out = await run(prefix, WRK, ['-t1', `-c${spec.connections}`, `-d${Math.max(1, Math.round(spec.seconds))}s`, '--timeout', '10s', '-s', script, spec.url], limit(spec.seconds))
     const r = JSON.parse(out.slice(out.lastIndexOf('{'))) as { requests: number; us: number; p50: number; p99: number; errors: number }
     return { requests: r.requests, rps: r.requests / (r.us / 1e6), p50: r.p50 / 1000, p99: r.p99 / 1000, errors: r.errors }
   } finally {
@@ -77,7 +89,7 @@ async function autocannon (spec: LoadSpec, prefix: string[]): Promise<LoadResult
   const args = [AUTOCANNON, '--json', '--no-progress', '-c', String(spec.connections), '-d', String(spec.seconds), '-m', spec.method]
   for (const [k, v] of Object.entries(spec.headers)) args.push('-H', `${k}=${v}`)
   if (spec.body !== undefined) args.push('-b', spec.body)
-  const r = JSON.parse(await run(prefix, process.execPath, [...args, spec.url])) as {
+  const r = JSON.parse(await run(prefix, process.execPath, [...args, spec.url], limit(spec.seconds))) as {
     requests: { total: number }; duration: number; latency: { p50: number; p99: number }; errors: number; non2xx: number; timeouts: number
   }
   return { requests: r.requests.total, rps: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts }

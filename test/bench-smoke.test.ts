@@ -12,8 +12,8 @@ import { createServer } from 'node:http'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CASES, ensure, freePort, ORIGINS, runBench, streamEcho, type Report } from '../bench/harness.ts'
-import { defaultLoader, wrkScript } from '../bench/load.ts'
+import { CASES, ensure, freePort, ORIGINS, runBench, startPrinting, stop, streamEcho, waitForPort, within, type Report } from '../bench/harness.ts'
+import { defaultLoader, run, wrkScript } from '../bench/load.ts'
 import { nginxArgs, nginxBinary, nginxConfig } from '../bench/nginx.ts'
 import { BEGIN, END, formatMarkdown, formatTable, median, replaceResults, summarise } from '../bench/report.ts'
 
@@ -119,6 +119,31 @@ t.test('the streaming case refuses a short or failed echo', async (t) => {
   await t.rejects(streamEcho(`${url}/short`, 10), { message: `${url}/short/echo sent back 3 of 10 bytes` })
   await t.rejects(streamEcho(url, 10), { message: `${url}/echo answered 500` })
   t.throws(() => ensure(false, 'broken'), { message: 'broken' })
+})
+
+t.test('every wait of the harness is bounded: a broken run fails with its reason, never hangs', async (t) => {
+  t.equal(await within(Promise.resolve(7), 1000, 'unused'), 7)
+  await t.rejects(within(new Promise(() => {}), 50, 'too slow'), { message: 'too slow' })
+
+  const node = (code: string): string[] => ['-e', code]
+  await t.rejects(startPrinting([], node('process.exit(0)')), { message: 'node -e process.exit(0) exited before printing its URL' })
+  await t.rejects(startPrinting([], node('setInterval(() => {}, 1000)'), 200), { message: 'node -e setInterval(() => {}, 1000) printed no URL within 0.2 s' })
+
+  // Alive, printing, but never listening on the port it is waited for; then deaf to SIGTERM.
+  const { proc } = await startPrinting([], node("process.on('SIGTERM', () => {}); console.log('up'); setInterval(() => {}, 1000)"))
+  const port = await freePort()
+  await t.rejects(waitForPort(port, proc.child, 200), { message: new RegExp(`: nothing listened on port ${port} within 0\.2 s$`) })
+  await stop(proc, 200)
+  t.equal(proc.child.signalCode, 'SIGKILL', 'killed once the grace time was over')
+
+  const deaf = createServer((req) => { req.resume() }).listen(0, '127.0.0.1')
+  await once(deaf, 'listening')
+  t.teardown(() => { deaf.closeAllConnections(); deaf.close() })
+  const url = `http://127.0.0.1:${(deaf.address() as { port: number }).port}`
+  await t.rejects(streamEcho(url, 10, 200), { message: `${url}/echo stalled: nothing moved for 0.2 s` })
+
+  await t.rejects(run([], 'sleep', ['5'], 200), { message: 'sleep was still running after 0.2 s and was killed' })
+  await t.rejects(run([], 'false', [], 5000), { message: /^Command failed: false/ }, 'any other failure is passed on as it is')
 })
 
 t.test('the node floor: preflights allowed by origin only, and a failed exchange is never a success', async (t) => {

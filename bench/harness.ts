@@ -99,7 +99,7 @@ export async function freePort (): Promise<number> {
 }
 
 /** Throws `message` unless `ok`: one place for the harness's refusals to measure something broken. */
-export function ensure (ok: boolean, message: string): void {
+export function ensure (ok: boolean, message: string): asserts ok {
   if (!ok) throw new Error(message)
 }
 
@@ -270,7 +270,7 @@ export async function startPrinting (servers: string[], args: string[], ms = 30_
     const printed = once(proc.child.stdout as NodeJS.ReadableStream, 'data').then(([line]) => String(line).trim())
     const url = await within(Promise.race([printed, proc.exited.then(() => undefined)]), ms, `node ${args.join(' ')} printed no URL within ${ms / 1000} s`)
     ensure(url !== undefined, `node ${args.join(' ')} exited before printing its URL`)
-    return { proc, url: url as string }
+    return { proc, url }
   } catch (err) {
     proc.child.kill('SIGKILL')
     throw err

@@ -6,7 +6,7 @@
 // together in one file they took 50 s alone and passed tap's 120 s per-file limit in a CI run
 // where the whole suite shared two cores.
 import t, { type Test } from 'tap'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -149,10 +149,8 @@ t.test('every wait of the harness is bounded: a broken run fails with its reason
 t.test('the node floor: preflights allowed by origin only, and a failed exchange is never a success', async (t) => {
   // An upstream that is gone: every forwarded request fails.
   const port = await freePort()
-  const floor = spawn(process.execPath, [new URL('../bench/floor.ts', import.meta.url).pathname, `http://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => floor.kill())
-  const [line] = await once(floor.stdout, 'data') as [Buffer]
-  const url = line.toString().trim()
+  const { proc, url } = await startPrinting([], [new URL('../bench/floor.ts', import.meta.url).pathname, `http://127.0.0.1:${port}`])
+  t.teardown(() => stop(proc))
   const preflight = (origin: string): Promise<Response> => fetch(`${url}/process/text`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } })
   const allowed = await preflight('https://app.example.com')
   t.equal(allowed.status, 204)

@@ -2,9 +2,8 @@
 // each alone ("metrics", "logs") and both off ("bare"), in front of the same fast upstream, measured
 // in turn within each round so machine noise hits all of them. `npm run bench:overhead [-- --seconds 5 --rounds 3]`.
 // `npm run bench` (bench/run.ts) compares the shipped sidecar with direct access and nginx.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { parseArgs } from 'node:util'
+import { startPrinting, startUpstream, stop } from './harness.ts'
 import { defaultLoader, load as generate } from './load.ts'
 import { median as med } from './report.ts'
 
@@ -13,12 +12,6 @@ const seconds = Number(values.seconds)
 const rounds = Number(values.rounds)
 const connections = Number(values.connections)
 const loader = defaultLoader()
-
-async function start (...args: string[]): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-  const [line] = await once(child.stdout as NodeJS.ReadableStream, 'data') as [Buffer]
-  return { url: line.toString().trim(), child }
-}
 
 // The load generator runs in its own process (bench/load.ts), never in one of the measured ones.
 async function load (url: string, preflight: boolean): Promise<{ rps: number; p99: number }> {
@@ -36,9 +29,11 @@ async function load (url: string, preflight: boolean): Promise<{ rps: number; p9
   return { rps: r.rps, p99: r.p99 }
 }
 
-const upstream = await start('bench/upstream.ts')
+// Unpinned: the four variants share the machine alike. startPrinting() bounds each start.
+const upstream = await startUpstream([])
 const variants = ['full', 'metrics', 'logs', 'bare']
-const targets = await Promise.all(variants.map(async (v) => [v, await start('bench/variant.ts', upstream.url, v)] as const))
+const variant = new URL('variant.ts', import.meta.url).pathname
+const targets = await Promise.all(variants.map(async (v) => [v, await startPrinting([], [variant, upstream.url, v])] as const))
 const results: Record<string, { rps: number[]; p99: number[] }> = {}
 for (let round = 0; round < rounds; round++) {
   for (const [name, target] of targets) {
@@ -50,8 +45,8 @@ for (let round = 0; round < rounds; round++) {
     }
   }
 }
-for (const [, target] of targets) target.child.kill()
-upstream.child.kill()
+for (const [, target] of targets) await stop(target.proc)
+await stop(upstream.proc)
 
 const median = (xs: number[]): number => med(xs) as number
 console.log(`${rounds} rounds × ${seconds} s, ${connections} connections, load by ${loader}, medians:`)

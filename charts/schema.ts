@@ -133,6 +133,7 @@ function chartOwn (): Json {
       native: Type.Boolean({ description: 'native sidecar container (Kubernetes >= 1.29)' }),
       configSource: Type.Union([Type.Literal('file'), Type.Literal('kubernetes')]),
       resources,
+      nodeOptions: Type.String({ description: 'NODE_OPTIONS of the sidecar container; empty for none' }),
       extraEnv: objects,
       securityContext: anyObject
     }, Strict),

@@ -2,7 +2,7 @@
 // Helm 3 renders the same objects). One behaviour per subtest.
 import t from 'tap'
 import { parse } from 'yaml'
-import { CHART, HELMS, find, get, helm, render, scenario, type Manifest, type RenderOptions } from './fixtures/helm.ts'
+import { CHART, HELMS, find, get, helm, render, scenario, templateArgs, type Manifest, type RenderOptions } from './fixtures/helm.ts'
 
 const HELM = HELMS[1]
 const ORIGIN = { 'cors.allowedOrigins[0]': 'https://app.example.com' }
@@ -85,6 +85,18 @@ t.test('the sidecar runs with the restricted Pod Security profile', async (t) =>
   const volumeKinds = podSpec(docs).volumes.flatMap((v: Container) => Object.keys(v).filter((k) => k !== 'name'))
   t.same([...new Set(volumeKinds)].sort(), ['configMap', 'emptyDir', 'secret'], 'only volume types the restricted profile allows')
   t.equal(container(docs, 'sidecar').image, 'ghcr.io/pai-cors-sidecar/pai-cors-sidecar:0.1.0', 'the image tag defaults to appVersion')
+})
+
+t.test('sidecar.nodeOptions: NODE_OPTIONS sized for the 256Mi limit, overridable, never set twice', async (t) => {
+  const env = (docs: Manifest[]): Container[] => container(docs, 'sidecar').env ?? []
+  // Under a memory limit Node shrinks V8's young generation; docs/BENCHMARKS.md measures the cost.
+  t.same(env(await renderWith()), [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=16' }], 'the default')
+  t.equal(container(await renderWith({ set: { 'sidecar.nodeOptions': '' } }), 'sidecar').env, undefined, 'empty: Node\'s own sizing, no env')
+  const extra = { 'sidecar.extraEnv[0].name': 'NODE_OPTIONS', 'sidecar.extraEnv[0].value': '--max-old-space-size=192' }
+  const both = await helm(HELM, templateArgs({ set: { ...ORIGIN, ...extra } }))
+  t.not(both.code, 0, 'two NODE_OPTIONS entries: the later would silently replace the other')
+  t.match(both.stderr, 'sidecar.extraEnv sets NODE_OPTIONS, and so does sidecar.nodeOptions: put every option in sidecar.nodeOptions')
+  t.same(env(await renderWith({ set: { 'sidecar.nodeOptions': '', ...extra } })), [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=192' }], 'extraEnv alone may still set it')
 })
 
 t.test('probes: the sidecar is live on /livez and ready on /readyz of the admin port', async (t) => {
@@ -207,7 +219,7 @@ t.test('kubernetes config mode: a Role limited to one ConfigMap, a token for the
   t.equal(podSpec(docs).automountServiceAccountToken, false, 'the pod does not mount the token everywhere')
   const sidecar = container(docs, 'sidecar')
   t.same(sidecar.args, ['--config-source', 'kubernetes', '--configmap', 'deid-pai-cors-sidecar-config'])
-  t.same(sidecar.env.map((e: Container) => e.name), ['POD_NAMESPACE', 'POD_NAME', 'POD_UID'])
+  t.same(sidecar.env.map((e: Container) => e.name), ['NODE_OPTIONS', 'POD_NAMESPACE', 'POD_NAME', 'POD_UID'], 'the downward API, beside sidecar.nodeOptions')
   t.ok(sidecar.volumeMounts.some((m: Container) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount'), 'the sidecar gets the token')
   t.notOk(container(docs, 'privateai').volumeMounts.some((m: Container) => m.name === 'kube-api-access'), 'the Private AI container does not')
   t.notOk(podSpec(docs).volumes.some((v: Container) => v.name === 'config'), 'no ConfigMap volume: it is read through the API')

@@ -21,8 +21,18 @@ with restartPolicy Always. Arguments: dict "root" $ "native" bool.
     - --config
     - /etc/pai-cors-sidecar/config.yaml
     {{- end }}
-  {{- if or $kubeMode $.Values.sidecar.extraEnv }}
+  {{- range $.Values.sidecar.extraEnv }}
+  {{- if and $.Values.sidecar.nodeOptions (eq (toString .name) "NODE_OPTIONS") }}
+  {{- fail "sidecar.extraEnv sets NODE_OPTIONS, and so does sidecar.nodeOptions: put every option in sidecar.nodeOptions (one would silently replace the other)" }}
+  {{- end }}
+  {{- end }}
+  {{- if or $kubeMode $.Values.sidecar.nodeOptions $.Values.sidecar.extraEnv }}
   env:
+    {{- with $.Values.sidecar.nodeOptions }}
+    # V8's heap sizing under the container's memory limit (values.yaml, sidecar.nodeOptions).
+    - name: NODE_OPTIONS
+      value: {{ . | quote }}
+    {{- end }}
     {{- if $kubeMode }}
     # Downward API: the namespace to watch in, and the pod that Events are recorded on.
     - name: POD_NAMESPACE

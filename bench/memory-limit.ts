@@ -6,7 +6,8 @@
 //
 // `npm run bench:memory-limit [-- --limit 256 --node-options=--max-semi-space-size=16 (repeatable) --rounds 4
 //   --seconds 4 --connections 64 --stream-mb 200]`: small POSTs in rounds, then one streamed echo
-// through each (the cgroup peak after each part). Needs root and a writable cgroup memory controller (v1 or v2).
+// through each (the cgroup peak after each part). Needs root and a writable cgroup memory controller (v1 or v2;
+// measured on v1, v2 written from its documentation).
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -40,7 +41,14 @@ function cgroup (name: string, bytes: number | undefined): { dir: string; peak: 
   const dir = join(v2 ? '/sys/fs/cgroup' : '/sys/fs/cgroup/memory', own.slice(own.lastIndexOf(':') + 1), `pai-bench-${process.pid}-${name}`)
   mkdirSync(dir)
   const file = (v2name: string, v1name: string): string => join(dir, v2 ? v2name : v1name)
-  if (bytes !== undefined) writeFileSync(file('memory.max', 'memory.limit_in_bytes'), String(bytes))
+  try {
+    // On v2 the files exist only where the parent's cgroup.subtree_control enables "memory".
+    ensure(existsSync(file('memory.max', 'memory.limit_in_bytes')), `${dir}: no memory controller here (cgroup v2: enable it in the parent's cgroup.subtree_control)`)
+    if (bytes !== undefined) writeFileSync(file('memory.max', 'memory.limit_in_bytes'), String(bytes))
+  } catch (err) {
+    rmdirSync(dir)
+    throw err
+  }
   const mib = (f: string): number => Number(readFileSync(f, 'utf8')) / 1048576
   return { dir, peak: () => mib(file('memory.peak', 'memory.max_usage_in_bytes')) }
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cpuSeconds, DEFAULTS, ensure, freePort, loadSpec, pinning, sidecarConfig, spawnPinned, startUpstream, stop, waitForPort, type CaseName, type Proc } from './harness.ts'
 import { load, type Loader } from './load.ts'
-import { median } from './report.ts'
+import { aligned, median } from './report.ts'
 
 export type AbCase = Exclude<CaseName, 'stream'>
 
@@ -98,8 +98,7 @@ export function formatAb (result: Record<string, AbCaseResult>): string {
   for (const [c, r] of Object.entries(result)) {
     rows.push([c, r.base.rps.toFixed(0), r.head.rps.toFixed(0), r.rpsRatio.toFixed(3), r.base.cpu10k.toFixed(3), r.head.cpu10k.toFixed(3), r.cpuRatio.toFixed(3)])
   }
-  const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)))
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] as number)).join('  ').trimEnd()).join('\n')
+  return aligned(rows)
 }
 
 /** A temporary worktree of `ref`, with this checkout's node_modules; removed by the returned function. */

@@ -9,14 +9,14 @@
 // through each (the cgroup peak after each part). Needs root and a writable cgroup memory controller (v1 or v2;
 // measured on v1, v2 written from its documentation).
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cpuSeconds, ensure, freePort, loadSpec, memory, pinning, sidecarConfig, spawnPinned, startUpstream, stop, streamEcho, waitForPort, type Proc } from './harness.ts'
 import { defaultLoader, load } from './load.ts'
-import { median } from './report.ts'
+import { aligned, median } from './report.ts'
 
 const { values: v } = parseArgs({
   options: {
@@ -55,11 +55,7 @@ function cgroup (name: string, bytes: number | undefined): { dir: string; peak: 
 
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'pai-bench-memory-'))
-// dist/ beside node_modules and package.json, as in the image (/opt/pai-cors-sidecar).
-execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json'), '--outDir', join(work, 'dist')], { stdio: 'inherit' })
-symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'))
-symlinkSync(join(root, 'package.json'), join(work, 'package.json'))
-
+const devnull = openSync('/dev/null', 'w')
 const variants = [
   { name: 'no limit', bytes: undefined, nodeOptions: '' },
   { name: `${limitMiB} MiB`, bytes: limitMiB * 1048576, nodeOptions: '' },
@@ -69,9 +65,12 @@ const { servers, loaders } = pinning(true)
 const procs: Proc[] = []
 const groups: string[] = []
 try {
+  // dist/ beside node_modules and package.json, as in the image (/opt/pai-cors-sidecar).
+  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json'), '--outDir', join(work, 'dist')], { stdio: 'inherit' })
+  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'))
+  symlinkSync(join(root, 'package.json'), join(work, 'package.json'))
   const { proc: upstream, url: upstreamUrl } = await startUpstream(servers)
   procs.push(upstream)
-  const devnull = openSync('/dev/null', 'w')
   const targets = []
   for (const [i, variant] of variants.entries()) {
     const cg = cgroup(String(i), variant.bytes)
@@ -131,16 +130,17 @@ try {
   console.log(`then one ${v['stream-mb']} MB echo each; memory in MiB (RSS of the process; cgroup peak as the limit counts it, page cache included)`)
   const header = ['variant', 'req/s', '× no limit', 'CPU s/10k', 'idle RSS', 'RSS after', 'peak, POSTs', 'stream s', 'peak, stream']
   const rows = targets.map((t) => t.killed !== undefined
-    ? [t.name, `${t.killed} (the cgroup's OOM killer)`]
+    ? [t.name, 'killed']
     : [
         t.name, med(t.rps).toFixed(0), med(t.rps.map((r, k) => r / (base.rps[k] as number))).toFixed(3), med(t.cpu10k).toFixed(3),
         t.idle.toFixed(0), t.afterLoad.rss.toFixed(0), t.afterLoad.peak.toFixed(0), (t.stream.ms / 1000).toFixed(2), t.stream.peak.toFixed(0)
       ])
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => c === 0 || r.length > 2 ? (r[c] as string).length : 0)))
-  for (const r of [header, ...rows]) console.log(r.map((cell, c) => c === 0 ? cell.padEnd(widths[c] as number) : r.length > 2 ? cell.padStart(widths[c] as number) : cell).join('  '))
+  console.log(aligned([header, ...rows]))
+  for (const t of targets) if (t.killed !== undefined) console.log(`${t.name}: ${t.killed} (the cgroup's OOM killer)`)
 } finally {
   for (const p of procs.reverse()) await stop(p)
   // A cgroup can be removed once its processes are gone (rmdir, not a recursive delete).
   for (const dir of groups) rmdirSync(dir)
+  closeSync(devnull)
   rmSync(work, { recursive: true, force: true })
 }

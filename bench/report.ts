@@ -104,10 +104,15 @@ function columns (r: Row): string[] {
 
 const HEAD = ['case', 'measure', 'direct', 'sidecar', 'floor', 'nginx', 'result', 'target', '']
 
+/** Rows of cells as plain-text columns, each as wide as its widest cell, two spaces apart. */
+export function aligned (rows: readonly (readonly string[])[]): string {
+  const widths: number[] = []
+  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length) })
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd()).join('\n')
+}
+
 export function formatTable (rows: Row[]): string {
-  const all = [HEAD, ...rows.map(columns)]
-  const widths = HEAD.map((_, i) => Math.max(...all.map((cells) => (cells[i] as string).length)))
-  return all.map((cells) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd()).join('\n')
+  return aligned([HEAD, ...rows.map(columns)])
 }
 
 export function formatMarkdown (report: Report, rows: Row[]): string {

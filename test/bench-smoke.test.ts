@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CASES, ensure, freePort, ORIGINS, runBench, startPrinting, stop, streamEcho, waitForPort, within, type Report } from '../bench/harness.ts'
@@ -127,7 +127,19 @@ t.test('every wait of the harness is bounded: a broken run fails with its reason
 
   const node = (code: string): string[] => ['-e', code]
   await t.rejects(startPrinting([], node('process.exit(0)')), { message: 'node -e process.exit(0) exited before printing its URL' })
-  await t.rejects(startPrinting([], node('setInterval(() => {}, 1000)'), 200), { message: 'node -e setInterval(() => {}, 1000) printed no URL within 0.2 s' })
+  // Silent, but alive: it writes its pid, so that the kill that follows the refusal can be seen.
+  const pidFile = join(tempDir(t), 'pid')
+  await t.rejects(startPrinting([], node(`require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000)`), 2000), { message: /^node -e .+ printed no URL within 2 s$/ })
+  const pid = Number(readFileSync(pidFile, 'utf8'))
+  const gone = async (): Promise<boolean> => {
+    for (let i = 0; i < 50; i++) {
+      try { process.kill(pid, 0) } catch { return true }
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    process.kill(pid, 'SIGKILL') // left running: fail, not hang on its open stdout
+    return false
+  }
+  t.ok(await gone(), 'and it is killed, not left running')
 
   // Alive, printing, but never listening on the port it is waited for; then deaf to SIGTERM.
   const { proc } = await startPrinting([], node("process.on('SIGTERM', () => {}); console.log('up'); setInterval(() => {}, 1000)"))

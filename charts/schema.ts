@@ -45,8 +45,12 @@ function corsBlock (schema: Json): Json {
   schema.properties.allowedOrigins.items.pattern = ORIGIN_PATTERN
   // Fetch §3.2.5: with credentials a browser rejects Access-Control-Allow-Origin: *. The sidecar refuses
   // the combination; refusing it here too makes `helm install` fail before a pod is scheduled.
-  schema.if = { properties: { allowCredentials: { const: true } }, required: ['allowCredentials'] }
-  schema.then = { properties: { allowedOrigins: { items: { not: { const: '*' }, description: '"*" cannot be combined with allowCredentials' } } } }
+  // Private Network Access: "*" would let every public page reach a private-network address.
+  const refuseAny = (flag: string): Json => ({
+    if: { properties: { [flag]: { const: true } }, required: [flag] },
+    then: { properties: { allowedOrigins: { items: { not: { const: '*' }, description: `"*" cannot be combined with ${flag}` } } } }
+  })
+  schema.allOf = [refuseAny('allowCredentials'), refuseAny('allowPrivateNetwork')]
   return schema
 }
 

@@ -274,6 +274,14 @@ t.test('an unknown field that differs only in case, or is longer than a known on
   t.match(problems('serverr: { port: 1 }')[0], /^serverr: unknown field \(did you mean "server"\?\)/)
 })
 
+t.test('an unknown field a few typing slips from a known one gets the nearest name as its hint', async (t) => {
+  t.match(problems('upstream: { maxConcurent: 8 }')[0], /^upstream\.maxConcurent: unknown field \(did you mean "maxConcurrent"\?\)/)
+  t.match(problems('upstream: { requestTiemout: 8s }')[0], /^upstream\.requestTiemout: unknown field \(did you mean "requestTimeout"\?\)/, 'two letters swapped')
+  t.match(problems('cors: { alowedHeaders: [x-a] }')[0], /^cors\.alowedHeaders: unknown field \(did you mean "allowedHeaders"\?\)/)
+  t.match(problems('limits: { maxBodyBites: 1 }')[0], /did you mean "maxBodyBytes"/)
+  t.notMatch(problems('upstream: { urx: 1 }')[0], /did you mean/, 'a short name is not guessed at: one slip in three letters is another word')
+})
+
 t.test('an unknown field with no near miss lists the known fields without a hint', async (t) => {
   const [e] = problems('upstream: { retries: 3 }')
   t.match(e, /^upstream\.retries: unknown field; known fields: url, healthPath, healthInterval, healthTimeout, connectTimeout, headersTimeout, requestTimeout, keepAliveTimeout, maxConcurrent, queue$/)

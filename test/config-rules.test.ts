@@ -106,6 +106,37 @@ t.test('an origin in upper case is refused with the lower-case form', async (t) 
   }
 })
 
+t.test('the corrected form an origin error suggests is the fully mended entry, which itself passes', async (t) => {
+  const cases = [
+    ['HTTPS://App.example.com/', 'https://app.example.com'],
+    ['HTTPS://APP.EXAMPLE.COM:443/', 'https://app.example.com'],
+    ['https://app.example.com:443/', 'https://app.example.com'],
+    ['HTTP://127.1:3000/', 'http://127.0.0.1:3000'],
+    ['https://*.Example.com', 'https://*.example.com']
+  ] as const
+  for (const [entry, fixed] of cases) {
+    const e = only(t, origins([entry], false), 'cors.allowedOrigins[0]', entry)
+    t.ok(e.endsWith(`: write "${fixed}"`), e)
+    t.equal(e.split('write "').length, 2, `one suggestion, not one per problem: ${e}`)
+    t.ok(load(origins([fixed], false)), `the suggestion "${fixed}" is accepted`)
+  }
+})
+
+t.test('an origin error gives no suggestion when no mended entry would pass', async (t) => {
+  const e = only(t, origins(['HTTPS://App.example.com/app'], false), 'cors.allowedOrigins[0]', 'HTTPS://App.example.com/app')
+  t.match(e, /has upper case/)
+  t.notMatch(e, /write "/, 'lower case alone still has a path, so no value is offered')
+})
+
+t.test('"*" with allowPrivateNetwork is refused: every public page could reach a private service', async (t) => {
+  for (const block of ['cors', 'shadow']) {
+    const e = only(t, `${block}: { allowedOrigins: ["*"], allowPrivateNetwork: true }`, `${block}.allowedOrigins[0]`, '*')
+    t.match(e, /with allowPrivateNetwork: true is refused: every public web page on the internet could reach this private-network service/)
+  }
+  t.ok(load('cors: { allowedOrigins: [https://app.example.com], allowPrivateNetwork: true }'), 'a listed origin with allowPrivateNetwork is fine')
+  t.ok(load('cors: { allowedOrigins: ["*"], allowPrivateNetwork: false }'), '"*" without allowPrivateNetwork is fine')
+})
+
 t.test('an origin that writes out its default port is refused', async (t) => {
   for (const [entry, fixed] of [['https://app.example.com:443', 'https://app.example.com'], ['http://app.example.com:80', 'http://app.example.com']] as const) {
     const e = only(t, origins([entry], false), 'cors.allowedOrigins[0]', entry)

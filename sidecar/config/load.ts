@@ -98,9 +98,36 @@ export function jsonPath (pointer: string): string {
     .reduce((path, part) => /^[0-9]+$/.test(part) ? `${path}[${part}]` : path === '' ? part : `${path}.${part}`, '')
 }
 
+/** Edits (insert, delete, substitute, swap two neighbours) between two names, case ignored. */
+function distance (a: string, b: string): number {
+  const x = a.toLowerCase()
+  const y = b.toLowerCase()
+  // d[i][j]: edits between the first i characters of x and the first j of y.
+  const d = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0))
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      const row = d[i] as number[]
+      const up = d[i - 1] as number[]
+      row[j] = Math.min(up[j] as number + 1, row[j - 1] as number + 1, up[j - 1] as number + (x[i - 1] === y[j - 1] ? 0 : 1))
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) row[j] = Math.min(row[j] as number, (d[i - 2] as number[])[j - 2] as number + 1)
+    }
+  }
+  return (d[x.length] as number[])[y.length] as number
+}
+
+/** The known name a misspelt one most likely meant: a prefix either way, or a few typing slips away. */
 function closest (name: string, candidates: string[]): string | undefined {
   const lower = name.toLowerCase()
-  return candidates.find((c) => c.toLowerCase() === lower || c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase()))
+  const prefixed = candidates.find((c) => c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase()))
+  if (prefixed !== undefined) return prefixed
+  const allowed = Math.min(2, Math.floor((name.length - 1) / 3))
+  let best: string | undefined
+  let bestDistance = allowed + 1
+  for (const c of candidates) {
+    const dist = distance(name, c)
+    if (dist < bestDistance) { best = c; bestDistance = dist }
+  }
+  return best
 }
 
 function describe (e: ErrorObject): string {

@@ -37,12 +37,18 @@ function methodProblem (method: string): string | undefined {
 
 function corsRules (block: Doc, at: string, problems: string[]): void {
   const credentials = block.allowCredentials === true
+  const privateNetwork = block.allowPrivateNetwork === true
   for (const [i, entry] of strings(block.allowedOrigins)) {
     const path = `${at}.allowedOrigins[${i}]: "${entry}"`
     const parsed = parseOriginEntry(entry)
     if (!parsed.ok) { problems.push(`${path} ${parsed.error}`); continue }
-    if (!credentials) continue
     const v = parsed.value
+    // Private Network Access exists so that public pages cannot reach private addresses; letting
+    // every origin do so would undo it (the same rule as jub0bs/cors).
+    if (v.kind === 'any' && privateNetwork) {
+      problems.push(`${path} with allowPrivateNetwork: true is refused: every public web page on the internet could reach this private-network service; list the origins that may`)
+    }
+    if (!credentials) continue
     if (v.kind === 'any') {
       problems.push(`${path} with allowCredentials: true is refused: every site could read responses sent with the user's credentials; list the origins instead`)
     } else if (v.scheme === 'http' && (v.host === undefined || !isLoopbackHost(v.host))) {

@@ -44,12 +44,31 @@ export function isLoopbackHost (host: string): boolean {
   return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }
 
+type Parsed = EntryResult | { ok: false; error: string; fix: string }
+
 /**
  * Parse one configured `allowedOrigins` entry. The error text completes the sentence
- * `cors.allowedOrigins[2]: "<entry>" …`.
+ * `cors.allowedOrigins[2]: "<entry>" …`. Where the entry can be mended, it ends with the one
+ * corrected value that would pass every check (`HTTPS://App.example.com/` → "https://app.example.com"),
+ * never a half-mended one that a second run would refuse again.
  */
 export function parseOriginEntry (entry: string): EntryResult {
-  const fail = (error: string): EntryResult => ({ ok: false, error })
+  const first = parseOnce(entry)
+  if (first.ok || !('fix' in first)) return first
+  let candidate = first.fix
+  // Each mend removes one problem (case, trailing slash, default port, host spelling): a few rounds
+  // reach an entry that passes, or one that cannot be mended, which then gets no suggestion.
+  for (let round = 0; round < 4; round++) {
+    const next = parseOnce(candidate)
+    if (next.ok) return { ok: false, error: `${first.error}: write "${candidate}"` }
+    if (!('fix' in next)) break
+    candidate = next.fix
+  }
+  return { ok: false, error: first.error }
+}
+
+function parseOnce (entry: string): Parsed {
+  const fail = (error: string, fix?: string): Parsed => fix === undefined ? { ok: false, error } : { ok: false, error, fix }
   if (entry === '*') return { ok: true, value: { kind: 'any', entry } }
   if (entry === 'null') return fail('is refused: any sandboxed iframe, file:// page or redirect can send the "null" origin')
   const sep = entry.indexOf('://')
@@ -57,10 +76,10 @@ export function parseOriginEntry (entry: string): EntryResult {
   const scheme = entry.slice(0, sep)
   let rest = entry.slice(sep + 3)
   if (entry !== entry.toLowerCase()) {
-    return fail(`has upper case; browsers send origins in lower case, so it could never match: write "${entry.toLowerCase()}"`)
+    return fail('has upper case; browsers send origins in lower case, so it could never match', entry.toLowerCase())
   }
   if (!SCHEMES.has(scheme)) return fail(`has scheme "${scheme}"; only http and https origins are supported`)
-  if (rest.endsWith('/')) return fail(`ends with "/"; an origin has no trailing slash: write "${entry.replace(/\/+$/, '')}"`)
+  if (rest.endsWith('/')) return fail('ends with "/"; an origin has no trailing slash', entry.replace(/\/+$/, ''))
   if (/[/?#@]/.test(rest)) return fail('has a path, query, fragment or user info; an origin is only scheme://host[:port]')
 
   let port: string | undefined
@@ -71,7 +90,7 @@ export function parseOriginEntry (entry: string): EntryResult {
     if (port !== '*') {
       if (!validPort(port)) return fail(`has an invalid port "${port}"`)
       if (port === DEFAULT_PORT[scheme]) {
-        return fail(`writes out the default port :${port}, which browsers omit from the origin: write "${scheme}://${rest}"`)
+        return fail(`writes out the default port :${port}, which browsers omit from the origin`, `${scheme}://${rest}`)
       }
     }
   }
@@ -80,9 +99,10 @@ export function parseOriginEntry (entry: string): EntryResult {
   let host: string | undefined = rest
   // Browsers send hosts as the WHATWG URL parser serializes them (127.1 → 127.0.0.1, IDN → xn--,
   // [0:0::1] → [::1]); an entry written any other way could never match.
-  const canonical = canonicalHost(scheme, rest.startsWith('*.') ? rest.slice(2) : rest)
-  if (canonical !== undefined && canonical !== (rest.startsWith('*.') ? rest.slice(2) : rest)) {
-    return fail(`is not how browsers write this host: they send "${canonical}"`)
+  const wildcard = rest.startsWith('*.') ? '*.' : ''
+  const canonical = canonicalHost(scheme, rest.slice(wildcard.length))
+  if (canonical !== undefined && canonical !== rest.slice(wildcard.length)) {
+    return fail(`is not how browsers write this host (they send "${canonical}")`, `${scheme}://${wildcard}${canonical}${port === undefined ? '' : `:${port}`}`)
   }
   if (rest.startsWith('*.')) {
     suffix = rest.slice(1)

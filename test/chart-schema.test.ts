@@ -124,6 +124,18 @@ const REFUSED: Array<{ what: string, set: Record<string, string>, helm3: RegExp,
     helm4: /at '\/routes\/0': missing property 'methods'/
   },
   {
+    what: '"*" with allowPrivateNetwork',
+    set: { 'cors.allowedOrigins[0]': '*', 'cors.allowPrivateNetwork': 'true' },
+    helm3: /cors\.allowedOrigins\.0: Must not validate the schema/,
+    helm4: /at '\/cors\/allowedOrigins\/0': 'not' failed/
+  },
+  {
+    what: 'a shadow policy with "*" and allowPrivateNetwork',
+    set: { 'shadow.allowedOrigins[0]': '*', 'shadow.allowPrivateNetwork': 'true' },
+    helm3: /shadow\.allowedOrigins\.0: Must not validate the schema/,
+    helm4: /at '\/shadow\/allowedOrigins\/0': 'not' failed/
+  },
+  {
     what: 'a shadow policy with "*" and credentials',
     set: { 'shadow.allowedOrigins[0]': '*', 'shadow.allowCredentials': 'true' },
     helm3: /shadow\.allowedOrigins\.0: Must not validate the schema/,

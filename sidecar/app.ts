@@ -2,26 +2,33 @@
 // forward (DESIGN.md, "Request path"). It builds a fastify instance and never listens (main.ts does).
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import replyFrom from '@fastify/reply-from'
 import { Admission, AdmissionRejected } from './admission.ts'
+import { ByteCounter, collect, lingeringClose } from './body.ts'
 import type { ConfigStore } from './config/store.ts'
 import type { Snapshot } from './config/load.ts'
 import { decideActual, decidePreflight, isPreflight, type CorsDecision } from './cors/decide.ts'
-import { BodyIdleError, BodyTooLargeError, ERRORS, errorBody, UpstreamDeadlineError, upstreamErrorCode, type ErrorCode } from './errors.ts'
+import { BodyIdleError, ERRORS, errorBody, UpstreamDeadlineError, upstreamErrorCode, type ErrorCode } from './errors.ts'
 import { countDenial, statusClass, type Metrics, type UpstreamErrorKind } from './metrics.ts'
 import { matchRoute } from './routes.ts'
 import { forwardedHeaders, HOP_BY_HOP, rawError, requestId, selfOrigin } from './forwarding.ts'
+import { createUpstreamPool, REPLAYABLE_BODY_BYTES } from './upstream-pool.ts'
 import { WebSocketProxy } from './websocket.ts'
 
 export interface PublicAppDeps {
   store: ConfigStore
   logger: FastifyBaseLogger
   metrics: Metrics
-  /** True once the server stops accepting (after shutdown.delay): new requests get 503 shutting_down. */
+  /**
+   * True from SIGTERM on: every answer carries `Connection: close`, so clients move their
+   * connections elsewhere while this one drains (docs/OPERATIONS.md, Shutdown).
+   */
+  draining?: () => boolean
+  /** True once the listener has closed: WebSocket upgrades get 503 shutting_down. */
   closing?: () => boolean
 }
 
@@ -71,48 +78,13 @@ function mergeVary (upstream: string | string[], ours: string): string {
   return existing.join(', ')
 }
 
-/**
- * Counts a body as it streams, without buffering it. Past `limit` it fails the stream, which aborts
- * the upstream request and becomes a 413 (chunked bodies have no Content-Length to check up front).
- * Once `watchIdle` is called, a client that sends nothing for that long fails it too (slow-loris): 408.
- */
-class ByteCounter extends Transform {
-  seen = 0
-  readonly #limit: number
-  #idle: NodeJS.Timeout | undefined
-  constructor (limit: number) {
-    super()
-    this.#limit = limit
-  }
-
-  /** Started only once the request is admitted: a queued client is held back by us, not idle. */
-  watchIdle (ms: number): void {
-    if (this.writableFinished) return
-    this.#idle = setTimeout(() => this.destroy(new BodyIdleError(ms)), ms)
-  }
-
-  override _transform (chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.#idle?.refresh()
-    this.seen += chunk.length
-    if (this.seen > this.#limit) done(new BodyTooLargeError(this.#limit))
-    else done(null, chunk)
-  }
-
-  override _flush (done: TransformCallback): void {
-    clearTimeout(this.#idle)
-    done()
-  }
-
-  override _destroy (err: Error | null, done: (err: Error | null) => void): void {
-    clearTimeout(this.#idle)
-    done(err)
-  }
-}
-
 const round = (ms: number): number => Math.round(ms * 100) / 100
 
 export function sendError (reply: FastifyReply, code: ErrorCode, message?: string): FastifyReply {
   reply.request.errorCode = code
+  // An answer that leaves part of the body unread closes the connection without resetting it.
+  const raw = reply.request.raw
+  if (reply.getHeader('connection') === 'close' && !raw.complete) lingeringClose(raw.socket)
   return reply.code(ERRORS[code].status).type('application/json; charset=utf-8').send(errorBody(code, reply.request.id, message))
 }
 
@@ -141,6 +113,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   const trustHops = (_address: string, hop: number): boolean => hop < hops
   const m = deps.metrics
   const closing = deps.closing ?? (() => false)
+  const draining = deps.draining ?? (() => false)
   const app = Fastify({
     http: {
       maxHeaderSize: initial.config.server.maxHeaderBytes,
@@ -160,7 +133,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     trustProxy: trustHops,
     genReqId: requestId,
-    // Requests that arrive while closing get our 503 shutting_down (onRequest), not fastify's own shape.
+    // Requests that arrive on open connections while closing are served (with Connection: close).
     return503OnClosing: false,
     // A request target the router cannot decode (`/%zz`) gets our JSON error, not fastify's shape.
     frameworkErrors: (_err, _request, reply) => { sendError(reply, 'bad_request', 'The request target is not a valid URL.') }
@@ -178,7 +151,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   await app.register(replyFrom, {
     base: upstream.url,
     disableRequestLogging: true,
-    undici: {
+    undici: createUpstreamPool(upstream.url, {
       connections: upstream.maxConcurrent,
       pipelining: 1,
       connect: { timeout: initial.ms.connectTimeout },
@@ -186,8 +159,12 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       // Time for the model to start answering, and the longest silence within its answer; the whole
       // exchange is capped by upstream.requestTimeout in forward().
       headersTimeout: Math.min(initial.ms.upstreamHeadersTimeout, initial.ms.requestTimeout),
-      bodyTimeout: initial.ms.requestTimeout
-    }
+      bodyTimeout: initial.ms.requestTimeout,
+      onRetry: (requestId) => {
+        m.upstreamRetries.inc({ reason: 'reused_connection_closed' })
+        deps.logger.info({ requestId, reason: 'reused_connection_closed' }, 'the upstream closed a reused connection before answering: sent again on a fresh connection')
+      }
+    })
   })
 
   const admission = new Admission({
@@ -214,9 +191,17 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     errorResponseBuilder: () => ({ statusCode: 429, code: 'rate_limited', message: ERRORS.rate_limited.message })
   })
 
-  // Bodies are streamed to the upstream untouched: never buffered, never parsed (issue: streaming proxy).
+  // Bodies are never parsed. A small one with a declared length is read into one Buffer before it
+  // is admitted: undici then writes head and body together, and the request can be sent again if
+  // the upstream closes a reused connection on it (upstream-pool.ts). Every other body streams to
+  // the upstream as it arrives, counted against limits.maxBodyBytes.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (req, payload, done) => {
+    const declared = req.headers['content-length']
+    if (declared !== undefined && Number(declared) <= REPLAYABLE_BODY_BYTES) {
+      collect(payload, req.snap.ms.bodyIdleTimeout, done)
+      return
+    }
     const counter = new ByteCounter(req.snap.config.limits.maxBodyBytes)
     req.bodyCounter = counter
     payload.on('error', (err) => counter.destroy(err))
@@ -236,6 +221,8 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     const raw = request.raw
     const headers = raw.headers
     reply.header('x-request-id', request.id)
+    // Draining: this answer ends its connection, so the client opens its next one elsewhere.
+    if (draining()) reply.header('connection', 'close')
     const origin = headers.origin
     m.inFlight.inc()
     reply.raw.once('close', () => m.inFlight.dec())
@@ -278,10 +265,6 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     // every refusal below comes after this line.
     reply.headers(d.headers)
 
-    if (closing()) {
-      reply.header('connection', 'close').header('retry-after', RETRY_AFTER_SECONDS)
-      return sendError(reply, 'shutting_down')
-    }
     // Node keeps at most its maxHeadersCount (2000) lines; our limit is at most 1000, so this sees it.
     if (raw.rawHeaders.length / 2 > snap.config.limits.maxHeaders) return sendError(reply, 'headers_too_large')
 
@@ -308,19 +291,29 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     }
   })
 
-  const forward = (request: FastifyRequest, reply: FastifyReply, release: () => void): void => {
+  const forward = (request: FastifyRequest, reply: FastifyReply, slot: () => void): void => {
     // Bytes of the answer written to the client (the body, not its headers).
     let relayed = 0
     const counter = request.bodyCounter
+    const held = Buffer.isBuffer(request.body) ? request.body : undefined
     const f: Forwarded = {
       start: performance.now(),
       status: undefined,
       ms: undefined,
-      bytesIn: () => counter === undefined ? 0 : counter.seen,
+      bytesIn: () => held !== undefined ? held.length : counter === undefined ? 0 : counter.seen,
       bytesOut: () => relayed
     }
     request.forwarded = f
+    // The gauge and the admission slot follow the upstream exchange, not the client's connection:
+    // both end once the answer is fully received, the exchange failed, or the client left.
     m.upstreamInFlight.inc()
+    let ended = false
+    const release = (): void => {
+      if (ended) return
+      ended = true
+      m.upstreamInFlight.dec()
+      slot()
+    }
     counter?.watchIdle(request.snap.ms.bodyIdleTimeout)
     // upstream.requestTimeout caps the whole exchange, from here: a slow upload must not hold a GPU
     // slot for ever. Before the answer starts, the request body is failed, which aborts the upstream
@@ -338,10 +331,12 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     }, requestTimeout)
     reply.raw.once('close', () => {
       clearTimeout(deadline)
-      m.upstreamInFlight.dec()
       release()
     })
     reply.from(undefined, {
+      // A held body is handed over as it is (reply-from then sets Content-Length from it, and
+      // rewriteRequestHeaders puts the client's own Content-Type back).
+      ...(held === undefined ? {} : { body: held, contentType: 'application/octet-stream' }),
       // Never retry: reply-from retries a GET answered 503 up to ten times by default, which would
       // multiply load on a GPU that just said it is overloaded. The client decides (Retry-After).
       retryDelay: () => null,
@@ -398,6 +393,11 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       // reply-from has already removed `Connection` and the headers it names (RFC 9110 §7.6.1).
       rewriteRequestHeaders: (req, h) => {
         for (const name of HOP_BY_HOP) delete h[name]
+        const type = req.headers['content-type']
+        if (held !== undefined) {
+          if (type === undefined) delete h['content-type']
+          else h['content-type'] = type
+        }
         // Client-supplied X-Forwarded-* are believed only from a trusted proxy; otherwise replaced.
         Object.assign(h, forwardedHeaders(req.raw as IncomingMessage, trustProxy))
         h['x-request-id'] = req.id
@@ -420,6 +420,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
         return out
       },
       onError: (r, { error }) => {
+        release()
         const code = upstreamErrorCode(error)
         const kind = UPSTREAM_ERROR_KIND[code]
         // A client that went away mid-upload fails the upstream request too: that is not the
@@ -459,6 +460,8 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   app.setErrorHandler((err, request, reply) => {
     // @fastify/rate-limit throws what errorResponseBuilder built; its Retry-After header is already set.
     if ((err as { code?: string }).code === 'rate_limited') { sendError(reply, 'rate_limited'); return }
+    // A held body that stopped arriving (limits.bodyIdleTimeout): the rest is not drained.
+    if (err instanceof BodyIdleError) { reply.header('connection', 'close'); sendError(reply, 'request_timeout'); return }
     // Fastify's own refusals of a malformed request (e.g. an unparsable Content-Type) are the
     // client's fault: a 400, not a 500. Its message may quote the request, so it is not logged.
     const status = (err as { statusCode?: number }).statusCode

@@ -26,6 +26,7 @@ export interface Metrics {
   requestBytes: Counter<'route'>
   responseBytes: Counter<'route'>
   upstreamErrors: Counter<'kind'>
+  upstreamRetries: Counter<'reason'>
   upstreamUp: Gauge
   configReloads: Counter<'result'>
   queueDepth: Gauge
@@ -98,6 +99,12 @@ export function createMetrics (registry: Registry, opts: MetricsOptions): Metric
       labelNames: ['kind'],
       registers
     }),
+    upstreamRetries: new Counter({
+      name: `${PREFIX}upstream_retries_total`,
+      help: 'Requests sent to the upstream a second time, on a fresh connection: reused_connection_closed (the upstream closed a kept-alive connection before answering it).',
+      labelNames: ['reason'],
+      registers
+    }),
     upstreamUp: new Gauge({ name: `${PREFIX}upstream_up`, help: '1 when the last upstream health check answered 200, else 0.', registers }),
     configReloads: new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads by result (success, failure).', labelNames: ['result'], registers }),
     queueDepth: new Gauge({ name: `${PREFIX}queue_depth`, help: 'Requests waiting for an upstream slot (admission queue).', registers }),
@@ -154,6 +161,7 @@ export function createMetrics (registry: Registry, opts: MetricsOptions): Metric
   }
   for (const reason of ['full', 'timeout', 'abandoned']) m.queueRejections.inc({ reason }, 0)
   for (const kind of ['connect', 'timeout', 'reset']) m.upstreamErrors.inc({ kind }, 0)
+  m.upstreamRetries.inc({ reason: 'reused_connection_closed' }, 0)
   for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0)
   for (const direction of ['to_upstream', 'to_client']) {
     m.websocketMessages.inc({ direction }, 0)

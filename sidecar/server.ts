@@ -6,6 +6,7 @@ import type { DestinationStream } from 'pino'
 import { Registry } from 'prom-client'
 import { buildAdminApp, type AdminState } from './admin.ts'
 import { buildPublicApp } from './app.ts'
+import { ConnectionDrain } from './drain.ts'
 import type { Overrides, Snapshot } from './config/load.ts'
 import { Reloader, type ReloadOutcome } from './config/reload.ts'
 import { ConfigStore } from './config/store.ts'
@@ -54,10 +55,11 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
       lastOk = ok
     }
   })
-  // Set once the listener closes: requests that still arrive on kept-alive connections get a clean
-  // 503 with Connection: close, and the client reconnects to a pod that is not shutting down.
+  // From SIGTERM on, answers carry Connection: close (draining); once the listener closes, requests
+  // on connections still open are served all the same, and idle connections are closed (drain.ts).
   let closing = false
-  const publicApp = await buildPublicApp({ store, logger, metrics, closing: () => closing })
+  const publicApp = await buildPublicApp({ store, logger, metrics, draining: () => state.draining, closing: () => closing })
+  const connections = new ConnectionDrain(publicApp.server)
   const reloader = new Reloader({
     store,
     metrics,
@@ -113,6 +115,7 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
       return
     }
     state.draining = true
+    connections.start()
     const { shutdownDelay, shutdownTimeout } = snap.ms
     logger.info({ reason, delayMs: shutdownDelay, timeoutMs: shutdownTimeout }, 'draining: readiness is now 503')
     void (async () => {

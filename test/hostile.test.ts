@@ -463,12 +463,13 @@ t.test('slow-loris on headers (one byte per 100 ms) → 408 within a few seconds
   await assertHealthy(t, slow)
 })
 
-t.test('slow body (10 of 100 bytes, then silence) → 408, and the upstream request is aborted', async (t) => {
+/** 10 bytes of a body of `length`, then silence: the sidecar answers 408 after limits.bodyIdleTimeout. */
+async function slowBody (t: Test, length: number): Promise<Received[]> {
   const before = up.received.length
   const conn = await RawConnection.open(slow.url)
   t.teardown(() => { conn.destroy() })
   const started = performance.now()
-  await conn.write(post(`Origin: ${APP}\r\nContent-Length: 100\r\n`, '{"text":["'))
+  await conn.write(post(`Origin: ${APP}\r\nContent-Length: ${length}\r\n`, '{"text":["'))
   const res = await conn.read({ timeoutMs: READ_MS })
   const ms = performance.now() - started
   t.comment(`→ ${res.status} ${errorOf(res)?.code} after ${Math.round(ms)} ms`)
@@ -478,7 +479,17 @@ t.test('slow body (10 of 100 bytes, then silence) → 408, and the upstream requ
   t.ok(ms >= 400 && ms < 4000, `answered after ${Math.round(ms)} ms (bodyIdleTimeout 500 ms)`)
   t.ok(await conn.waitClosed(2000), 'the connection is closed')
   await sleep(SETTLE_MS)
-  const seen = up.received.slice(before)
+  return up.received.slice(before)
+}
+
+t.test('slow small body (10 of 100 bytes, then silence) → 408, and the upstream never sees it', async (t) => {
+  // A body of at most 64 KiB with a declared length is held until complete before it is forwarded.
+  t.same((await slowBody(t, 100)).map(desc), [], 'nothing reached the upstream')
+  await assertHealthy(t, slow)
+})
+
+t.test('slow large body (10 of 100 000 bytes, then silence) → 408, and the upstream request is aborted', async (t) => {
+  const seen = await slowBody(t, 100_000)
   t.same(seen.map(desc), ['POST /process/text'], 'the request had been forwarded (streaming)')
   for (const r of seen) {
     t.ok(aborted(r), 'and the upstream request was aborted, not completed')

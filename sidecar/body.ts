@@ -1,0 +1,100 @@
+// Request bodies on their way to the upstream, never parsed: counted as they stream, or, when small
+// and of declared length, held in one Buffer so that undici writes head and body together and the
+// request can be sent again (upstream-pool.ts). Both cut a client that stops sending for
+// limits.bodyIdleTimeout (slow-loris): 408.
+import type { Socket } from 'node:net'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { BodyIdleError, BodyTooLargeError } from './errors.ts'
+
+/**
+ * Counts a body as it streams, without buffering it. Past `limit` it fails the stream, which aborts
+ * the upstream request and becomes a 413 (chunked bodies have no Content-Length to check up front).
+ * Once `watchIdle` is called, a client that sends nothing for that long fails it too (slow-loris): 408.
+ */
+export class ByteCounter extends Transform {
+  seen = 0
+  readonly #limit: number
+  #idle: NodeJS.Timeout | undefined
+  constructor (limit: number) {
+    super()
+    this.#limit = limit
+  }
+
+  /** Started only once the request is admitted: a queued client is held back by us, not idle. */
+  watchIdle (ms: number): void {
+    if (this.writableFinished) return
+    this.#idle = setTimeout(() => this.destroy(new BodyIdleError(ms)), ms)
+  }
+
+  override _transform (chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#idle?.refresh()
+    this.seen += chunk.length
+    if (this.seen > this.#limit) done(new BodyTooLargeError(this.#limit))
+    else done(null, chunk)
+  }
+
+  override _flush (done: TransformCallback): void {
+    clearTimeout(this.#idle)
+    done()
+  }
+
+  override _destroy (err: Error | null, done: (err: Error | null) => void): void {
+    clearTimeout(this.#idle)
+    done(err)
+  }
+}
+
+/**
+ * Reads a small body of declared length into one Buffer. A client that sends nothing for `idleMs`
+ * gets a BodyIdleError (the rest is left unread: the answer closes the connection). A client that
+ * goes away gets nothing: there is nobody to answer, and fastify's onRequestAbort logs it.
+ */
+export function collect (payload: Readable, idleMs: number, done: (err: Error | null, body?: Buffer) => void): void {
+  const chunks: Buffer[] = []
+  let size = 0
+  const stop = (): void => {
+    clearTimeout(idle)
+    payload.removeListener('data', onData)
+    payload.removeListener('end', onEnd)
+    payload.removeListener('close', onClose)
+  }
+  const idle = setTimeout(() => {
+    stop()
+    payload.pause()
+    done(new BodyIdleError(idleMs))
+  }, idleMs)
+  const onData = (chunk: Buffer): void => {
+    idle.refresh()
+    chunks.push(chunk)
+    size += chunk.length
+  }
+  const onEnd = (): void => {
+    stop()
+    done(null, chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size))
+  }
+  // 'close' before 'end': the client went away mid-body. An aborted request also emits 'error'.
+  const onClose = (): void => { stop() }
+  payload.on('data', onData)
+  payload.once('end', onEnd)
+  payload.once('close', onClose)
+  payload.on('error', () => undefined)
+}
+
+/** How long a connection keeps reading the rest of an unwanted body after its error answer. */
+export const LINGER_MS = 2000
+
+/**
+ * Answering before a body has arrived (413, 408) and then closing a socket that still has unread
+ * bytes makes the kernel send a reset, which can destroy the answer at the client before the page
+ * reads it. Like nginx's lingering close: send the answer and a FIN, go on reading (and dropping)
+ * what the client still sends, and close once it stops, or after LINGER_MS at most.
+ */
+export function lingeringClose (socket: Socket): void {
+  const s = socket as Socket & { destroySoon?: () => void }
+  // Node's server calls destroySoon() once an answer with Connection: close has been written.
+  s.destroySoon = () => {
+    socket.end()
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+    socket.once('close', () => clearTimeout(timer))
+  }
+}

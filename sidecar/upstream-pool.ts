@@ -30,10 +30,13 @@ function replayable (body: Opts['body']): boolean {
     (typeof body === 'string' && Buffer.byteLength(body) <= REPLAYABLE_BODY_BYTES)
 }
 
-function requestId (headers: Opts['headers']): string | undefined {
-  const id = headers !== null && typeof headers === 'object' && !Array.isArray(headers) ? (headers as Record<string, unknown>)['x-request-id'] : undefined
-  return typeof id === 'string' ? id : undefined
+/** The request id the proxy put on every forwarded request (app.ts, rewriteRequestHeaders). */
+function requestId (opts: Opts): string | undefined {
+  return (opts.headers as Record<string, string | undefined>)['x-request-id']
 }
+
+/** The handlers of undici's request() API, which is how the proxy's requests reach the pool. */
+type RequestHandler = Required<Pick<Handler, 'onConnect' | 'onHeaders' | 'onData' | 'onComplete' | 'onError'>>
 
 /**
  * Wraps the handler of one request sent on a reused connection: passes everything through, except
@@ -41,7 +44,7 @@ function requestId (headers: Opts['headers']): string | undefined {
  * more attempt on a fresh connection. The caller's handler sees one request either way.
  */
 class ReplayOnce implements Handler {
-  readonly #inner: Handler
+  readonly #inner: RequestHandler
   readonly #opts: Opts
   readonly #sameSocket: () => boolean
   readonly #retry: (opts: Opts, handler: Handler) => void
@@ -50,7 +53,7 @@ class ReplayOnce implements Handler {
   #answered = false
   #retried = false
 
-  constructor (inner: Handler, opts: Opts, sameSocket: () => boolean, retry: (opts: Opts, handler: Handler) => void) {
+  constructor (inner: RequestHandler, opts: Opts, sameSocket: () => boolean, retry: (opts: Opts, handler: Handler) => void) {
     this.#inner = inner
     this.#opts = opts
     this.#sameSocket = sameSocket
@@ -62,23 +65,17 @@ class ReplayOnce implements Handler {
     if (this.#connected) return
     this.#connected = true
     // Aborting from outside (the client left, the deadline) reaches whichever attempt is running.
-    this.#inner.onConnect?.((err) => this.#abort?.(err))
+    this.#inner.onConnect((err) => { (this.#abort as (err?: Error) => void)(err) })
   }
 
-  onResponseStarted (): void {
-    this.#answered = true
-    this.#inner.onResponseStarted?.()
-  }
-
+  /** The first byte of an answer: from here on, a failure is the upstream's to report. */
+  onResponseStarted (): void { this.#answered = true }
   onHeaders (statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
-    this.#answered = true
-    return this.#inner.onHeaders?.(statusCode, headers, resume, statusText) ?? true
+    return this.#inner.onHeaders(statusCode, headers, resume, statusText)
   }
 
-  onData (chunk: Buffer): boolean { return this.#inner.onData?.(chunk) ?? true }
-  onComplete (trailers: string[] | null): void { this.#inner.onComplete?.(trailers) }
-  onBodySent (chunkSize: number, totalBytesSent: number): void { this.#inner.onBodySent?.(chunkSize, totalBytesSent) }
-  onUpgrade (statusCode: number, headers: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void { this.#inner.onUpgrade?.(statusCode, headers, socket) }
+  onData (chunk: Buffer): boolean { return this.#inner.onData(chunk) }
+  onComplete (trailers: string[] | null): void { this.#inner.onComplete(trailers) }
 
   onError (err: Error): void {
     const code = (err as NodeJS.ErrnoException).code
@@ -87,7 +84,7 @@ class ReplayOnce implements Handler {
       this.#retry(this.#opts, this)
       return
     }
-    this.#inner.onError?.(err)
+    this.#inner.onError(err)
   }
 }
 
@@ -120,16 +117,16 @@ class UpstreamClient extends Client {
     // connection only while it is idle, so a live socket here is the one the request goes out on.
     if (socket === undefined || socket.destroyed || socket.bytesRead === 0 || !replayable(opts.body)) return super.dispatch(opts, handler)
     const sameSocket = (): boolean => this.#current.socket === socket
-    return super.dispatch(opts, new ReplayOnce(handler, opts, sameSocket, (o, h) => this.#replay(o, h)))
+    return super.dispatch(opts, new ReplayOnce(handler as RequestHandler, opts, sameSocket, (o, h) => { this.#replay(o, h) }))
   }
 
   /** The second attempt, on a connection of its own: never one the upstream may be closing too. */
   #replay (opts: Opts, handler: Handler): void {
-    this.#onRetry(requestId(opts.headers))
+    this.#onRetry(requestId(opts))
     const fresh = new Client(this.#origin, this.#options)
     fresh.dispatch(opts, handler)
-    // Closes once this one exchange is over.
-    fresh.close().catch(() => undefined)
+    // Closes once this one exchange is over (a fresh client's close cannot fail).
+    void fresh.close()
   }
 }
 

@@ -31,6 +31,16 @@ cors: { allowedOrigins: [https://app.example.com] }
 routes: [{ path: /process/text, methods: [POST] }]
 `, `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, 'warn')
   t.teardown(sc.close)
+  // Every move of the upstream_in_flight gauge, as the sidecar makes it: it follows the upstream
+  // exchange (admission slot), never the client's connection, so it can never pass maxConcurrent.
+  const gauge = sc.metrics.upstreamInFlight
+  let inFlight = 0
+  let gaugePeak = 0
+  // The sidecar moves it by one, without labels.
+  const inc = gauge.inc.bind(gauge) as () => void
+  const dec = gauge.dec.bind(gauge) as () => void
+  gauge.inc = (() => { inFlight++; gaugePeak = Math.max(gaugePeak, inFlight); inc() }) as typeof gauge.inc
+  gauge.dec = (() => { inFlight--; dec() }) as typeof gauge.dec
   const dispatcher = new Agent({ connections: CLIENTS })
   t.teardown(() => dispatcher.close())
 
@@ -51,17 +61,19 @@ routes: [{ path: /process/text, methods: [POST] }]
   const ok = results.filter((r) => r.status === 200)
   const refused = results.filter((r) => r.status === 503)
   t.equal(ok.length + refused.length, CLIENTS, 'every client got 200 or 503')
-  t.equal(peak, MAX, `the upstream saw at most ${MAX} at once`)
+  t.ok(peak <= MAX, `the upstream saw at most ${MAX} at once (${peak})`)
+  t.ok(gaugePeak <= MAX, `upstream_in_flight never passed maxConcurrent (peak ${gaugePeak})`)
+  t.equal(inFlight, 0, 'and is back to 0 once every exchange ended')
+  t.equal((await gauge.get()).values[0]?.value, 0, 'the exported gauge too')
   t.equal(served, ok.length)
   t.ok(ok.length >= MAX, `${ok.length} were served`)
   t.ok(refused.every((r) => (r.code === 'queue_full' || r.code === 'queue_timeout') && r.retryAfter === '1' && r.acao === 'https://app.example.com'),
     '503s are queue_full/queue_timeout with Retry-After and the CORS headers')
+  // A refused request is refused by the queue (full, or after queue.timeout), never held until the
+  // upstream's requestTimeout (that would be a 504): the codes above say so without a clock. The
+  // latencies are only reported (bench/ holds performance figures).
   const latencies = refused.map((r) => r.ms).sort((a, b) => a - b)
   const p99 = latencies[Math.floor(latencies.length * 0.99)] as number
-  // Not a performance target (bench/ has those): it tells "refused at once or after queue.timeout"
-  // from "held until the upstream's 300 s requestTimeout", with room for 500 connection set-ups on a
-  // loaded 2-core CI machine (5.8 s seen there while a browser suite ran beside it).
-  t.ok(p99 < 20_000, `503 p99 ${p99.toFixed(0)} ms stays bounded (queue.timeout 500 ms, requestTimeout 300 s)`)
   const growth = (rssPeak - rssBefore) / 1024 / 1024
   t.ok(growth < 150, `peak RSS grew ${growth.toFixed(1)} MiB`)
   t.comment(`overload: ${ok.length} served, ${refused.filter((r) => r.code === 'queue_full').length} queue_full, ` +

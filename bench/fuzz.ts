@@ -3,7 +3,7 @@
 //   node bench/fuzz.ts --seed 123 --start 4711 --iterations 1 --verbose   (re-run one case)
 // Prints progress and a summary of the statuses seen; exits 1 when an invariant was violated.
 import { parseArgs } from 'node:util'
-import { formatViolation, healthyRequest, KNOWN_BUGS, generateCase, notPermitted, runFuzz, startFuzzTarget, type FuzzSummary, type KnownBug } from '../test/fixtures/fuzz.ts'
+import { formatViolation, healthyRequest, FIXED_FAULTS, generateCase, notPermitted, runFuzz, startFuzzTarget, type FuzzSummary, type FixedFault } from '../test/fixtures/fuzz.ts'
 import { show } from '../test/fixtures/raw.ts'
 
 const { values } = parseArgs({
@@ -54,9 +54,9 @@ console.log(`error codes: ${sorted(summary.codes)}`)
 console.log(`corruptions: ${sorted(summary.corruptions)}`)
 console.log(`forwarded to the upstream: ${summary.forwarded}; forbidden among them: ${forbidden.length}`)
 console.log(`healthy at the end: ${health.status === 200 ? 'yes' : `NO (${health.status} ${health.body})`}`)
-for (const bug of Object.keys(summary.known) as KnownBug[]) {
+for (const bug of Object.keys(summary.known) as FixedFault[]) {
   const list = summary.known[bug] ?? []
-  console.log(`\nknown bug ${bug} (${summary.knownCounts[bug] ?? 0} cases): ${KNOWN_BUGS[bug]}`)
+  console.log(`\nfixed fault seen again: ${bug} (${summary.knownCounts[bug] ?? 0} cases): ${FIXED_FAULTS[bug]}`)
   for (const v of list.slice(0, 2)) console.log(formatViolation(v))
 }
 if (summary.violations.length > 0) {

@@ -1,6 +1,6 @@
 // server.trustProxy: X-Forwarded-* from the load balancer are believed, and passed on extended.
 import t from 'tap'
-import { startUpstream } from './fixtures/upstream.ts'
+import { receivedWith, startUpstream } from './fixtures/upstream.ts'
 import { startSidecar } from './fixtures/sidecar.ts'
 
 t.test('behind a trusted proxy, X-Forwarded-* define the addressed origin and are extended', async (t) => {
@@ -13,7 +13,7 @@ t.test('behind a trusted proxy, X-Forwarded-* define the addressed origin and ar
   // The page is served by the same host the load balancer answers for: a same-origin request.
   const same = await fetch(`${sc.url}/process/text`, { method: 'POST', headers: { ...headers, origin: 'https://api.example.com' }, body: '{}' })
   t.equal(same.status, 200)
-  const rec = up.received.at(-1)
+  const rec = receivedWith(up, same.headers.get('x-request-id'))
   t.equal(rec?.headers['x-forwarded-for'], '203.0.113.7, 10.0.0.2, 127.0.0.1', 'the chain is passed on, extended')
   t.equal(rec?.headers['x-forwarded-proto'], 'https')
   t.equal(rec?.headers['x-forwarded-host'], 'api.example.com')
@@ -21,8 +21,8 @@ t.test('behind a trusted proxy, X-Forwarded-* define the addressed origin and ar
   t.equal(other.status, 403, 'the scheme is part of the origin')
   const plain = await fetch(`${sc.url}/process/text`, { method: 'POST', body: '{}' })
   t.equal(plain.status, 200)
-  t.equal(up.received.at(-1)?.headers['x-forwarded-proto'], 'http', 'without X-Forwarded-Proto the hop is plain http')
-  t.equal(up.received.at(-1)?.headers['x-forwarded-host'], new URL(sc.url).host)
+  t.equal(receivedWith(up, plain.headers.get('x-request-id'))?.headers['x-forwarded-proto'], 'http', 'without X-Forwarded-Proto the hop is plain http')
+  t.equal(receivedWith(up, plain.headers.get('x-request-id'))?.headers['x-forwarded-host'], new URL(sc.url).host)
 })
 
 t.test('trustProxy as a hop count is accepted', async (t) => {

@@ -8,7 +8,7 @@ import { startKubeSource, type KubeSource } from '../config/kube.ts'
 import { createLogger } from '../log.ts'
 import { serve, type Running } from '../server.ts'
 import { reportInvalid } from './report.ts'
-import type { Io } from './run.ts'
+import type { Io } from './io.ts'
 
 export interface KubeModeOptions {
   namespace: string

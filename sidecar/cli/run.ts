@@ -4,17 +4,11 @@
 import { parseArgs } from 'node:util'
 import { loadConfig, loadConfigText, readConfigFile, type Overrides } from '../config/load.ts'
 import { explain, formatExplanation } from './explain.ts'
-import { serve, type Running } from '../server.ts'
+import { serve } from '../server.ts'
+import type { Io } from './io.ts'
 import { serveFromConfigMap } from './kube-mode.ts'
 import { reportInvalid } from './report.ts'
 import { startStandin, STANDIN_NOTE } from '../standin/server.ts'
-
-export interface Io {
-  out: (text: string) => void
-  err: (text: string) => void
-  /** Called with the running server (tests stop it; main.ts wires signals). */
-  started?: (running: Running) => void
-}
 
 export const USAGE = `Usage:
   pai-cors-sidecar [--config FILE] [--upstream URL] [--allow-origin ORIGIN]... [--host H] [--port N]

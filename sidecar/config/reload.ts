@@ -1,9 +1,10 @@
-// Applying a new configuration text to a running sidecar (issue 5). Either a whole new snapshot is
+// Applying a new configuration text to a running sidecar (docs/ARCHITECTURE.md, "Reload"). Either a whole new snapshot is
 // swapped in, or nothing changes: an invalid text keeps the last good configuration and says why.
 // Fields that only take effect at start (ports, upstream, shutdown) are reported as needing a
 // restart and kept at their running values, so no snapshot ever describes a half-applied state.
 import type { Metrics } from '../metrics.ts'
-import { loadConfigText, type Overrides, type Snapshot } from './load.ts'
+import { compile, validate, type Overrides, type Snapshot } from './load.ts'
+import type { Config } from './schema.ts'
 import type { ConfigStore } from './store.ts'
 
 /** Read once at start: the listeners, the upstream pool and admission are built from them. */
@@ -41,6 +42,15 @@ export function changedPaths (a: unknown, b: unknown, at: string): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [at]
 }
 
+/**
+ * The running values of the restart-only blocks, the new values of everything else. Both configurations
+ * are valid and no schema or security rule spans a restart-only block and another, so the result is
+ * valid too.
+ */
+export function keepRunning (next: Readonly<Config>, running: Readonly<Config>): Readonly<Config> {
+  return { ...next, ...Object.fromEntries(RESTART_ONLY.map((block) => [block, running[block]])) }
+}
+
 export class Reloader {
   readonly #deps: ReloaderDeps
   #status: ReloadStatus = { result: undefined, at: undefined, errors: [], pendingRestart: [] }
@@ -54,23 +64,19 @@ export class Reloader {
   apply (text: string): ReloadOutcome {
     const { store, metrics, overrides, source, log } = this.#deps
     const running = store.current()
-    const loaded = loadConfigText(text, source, overrides)
-    if (!loaded.ok) {
+    const validated = validate(text, source, overrides)
+    if (!validated.ok) {
       metrics.configReloads.inc({ result: 'failure' })
-      log.error({ errors: loaded.errors, hash: running.hash }, 'configuration rejected: the last good configuration still serves')
-      this.#status = { ...this.#status, result: 'failure', at: new Date().toISOString(), errors: loaded.errors.slice(0, 10) }
-      return { result: 'failure', errors: loaded.errors, pendingRestart: this.#status.pendingRestart, snapshot: running }
+      log.error({ errors: validated.errors, hash: running.hash }, 'configuration rejected: the last good configuration still serves')
+      this.#status = { ...this.#status, result: 'failure', at: new Date().toISOString(), errors: validated.errors.slice(0, 10) }
+      return { result: 'failure', errors: validated.errors, pendingRestart: this.#status.pendingRestart, snapshot: running }
     }
-    const next = loaded.snapshot.config
+    const next = validated.config
     const pendingRestart = RESTART_ONLY.flatMap((block) => changedPaths(running.config[block], next[block], block))
-    let snapshot = loaded.snapshot
     if (pendingRestart.length > 0) {
-      // The running values of restart-only blocks, the new values of everything else. JSON is YAML,
-      // and both halves were already valid, so this load cannot fail.
-      const merged = { ...next, ...Object.fromEntries(RESTART_ONLY.map((block) => [block, running.config[block]])) }
-      snapshot = (loadConfigText(JSON.stringify(merged), source, overrides) as { snapshot: Snapshot }).snapshot
       log.warn({ pendingRestart }, 'configuration changes that take effect only after a restart are kept at their running values')
     }
+    const snapshot = compile(pendingRestart.length > 0 ? keepRunning(next, running.config) : next, source)
     if (snapshot.hash === running.hash) {
       this.#status = { ...this.#status, errors: [], pendingRestart }
       return { result: 'unchanged', errors: [], pendingRestart, snapshot: running }

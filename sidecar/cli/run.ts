@@ -2,12 +2,13 @@
 // Returns an exit code; main.ts only hands it to the process. Output is written to the given
 // streams (this is a CLI, not the request path: the PII-safe logger is for requests).
 import { parseArgs } from 'node:util'
-import { loadConfig, loadConfigText, readConfigFile, type Overrides } from '../config/load.ts'
+import { openFileSource } from '../config/file-source.ts'
+import { loadConfig, type Overrides } from '../config/load.ts'
 import { explain, formatExplanation } from './explain.ts'
-import { serve } from '../server.ts'
 import type { Io } from './io.ts'
-import { serveFromConfigMap } from './kube-mode.ts'
+import { openConfigMapMode } from './kube-mode.ts'
 import { reportInvalid } from './report.ts'
+import { loadMode, serveMode, type Mode } from './serve.ts'
 import { startStandin, STANDIN_NOTE } from '../standin/server.ts'
 
 export const USAGE = `Usage:
@@ -108,61 +109,61 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
     return 64
   }
   if (configSource === 'kubernetes' && command === undefined) {
-    const name = v.configmap ?? env.PAI_SIDECAR_CONFIGMAP
-    const namespace = env.POD_NAMESPACE
-    if (name === undefined || namespace === undefined) {
-      io.err('--config-source kubernetes needs --configmap NAME (or PAI_SIDECAR_CONFIGMAP) and POD_NAMESPACE (downward API)\n')
-      return 64
-    }
-    return await serveFromConfigMap({
-      namespace,
-      name,
-      key: v['configmap-key'] ?? env.PAI_SIDECAR_CONFIGMAP_KEY ?? 'config.yaml',
-      pod: env.POD_NAME === undefined ? undefined : { name: env.POD_NAME, namespace, ...(env.POD_UID === undefined ? {} : { uid: env.POD_UID }) },
-      kubeconfigPath: env.KUBECONFIG,
-      overrides,
-      version
-    }, io)
+    const mode = await kubernetesMode(v, env, io)
+    return typeof mode === 'number' ? mode : await serveMode(mode, overrides, version, io)
   }
-
   // The embedded default upstream: started first so the config is validated with its real URL.
   const standin = v.standin === true && command === undefined ? await startStandin({ host: '127.0.0.1', port: 0 }) : undefined
   if (standin !== undefined) {
     overrides.upstream = standin.url
     io.err(`${STANDIN_NOTE}: ${standin.url}\n`)
   }
-  // The file is read once: the same text is validated and becomes the watcher's starting point, so a
-  // change made right now is seen as a change.
+  const close = async (): Promise<void> => { await standin?.close() }
+  // File mode: the file is read once, validated, then watched (its directory, for ConfigMap volumes).
   const configPath = v.config ?? env.PAI_SIDECAR_CONFIG
-  const read = configPath === undefined ? { ok: true as const, text: '' } : await readConfigFile(configPath)
-  const result = read.ok ? loadConfigText(read.text, configPath ?? 'defaults', overrides) : read
-  if (!result.ok) {
-    await standin?.close()
-    return reportInvalid(result.errors, io)
+  const opened = configPath === undefined ? undefined : await openFileSource(configPath)
+  if (opened?.ok === false) {
+    await close()
+    return reportInvalid(opened.errors, io)
+  }
+  const mode = { source: opened?.source, close }
+  return command === 'explain' ? await explainCommand(v, mode, overrides, io) : await serveMode(mode, overrides, version, io)
+}
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values']
+
+async function kubernetesMode (v: Values, env: NodeJS.ProcessEnv, io: Io): Promise<Mode | number> {
+  const name = v.configmap ?? env.PAI_SIDECAR_CONFIGMAP
+  const namespace = env.POD_NAMESPACE
+  if (name === undefined || namespace === undefined) {
+    io.err('--config-source kubernetes needs --configmap NAME (or PAI_SIDECAR_CONFIGMAP) and POD_NAMESPACE (downward API)\n')
+    return 64
+  }
+  return await openConfigMapMode({
+    namespace,
+    name,
+    key: v['configmap-key'] ?? env.PAI_SIDECAR_CONFIGMAP_KEY ?? 'config.yaml',
+    pod: env.POD_NAME === undefined ? undefined : { name: env.POD_NAME, namespace, ...(env.POD_UID === undefined ? {} : { uid: env.POD_UID }) },
+    kubeconfigPath: env.KUBECONFIG,
+    logLevel: v['log-level'] ?? env.PAI_SIDECAR_LOG_LEVEL
+  }, io)
+}
+
+async function explainCommand (v: Values, mode: Mode, overrides: Overrides, io: Io): Promise<number> {
+  const result = loadMode(mode, overrides)
+  if (!result.ok) return reportInvalid(result.errors, io)
+  if (v.origin === undefined && v.method === undefined) {
+    io.err('explain needs at least --origin (and usually --method and --header)\n')
+    return 64
   }
   const snap = result.snapshot
-
-  if (command === 'explain') {
-    if (v.origin === undefined && v.method === undefined) {
-      io.err('explain needs at least --origin (and usually --method and --header)\n')
-      return 64
-    }
-    const e = explain(snap.cors, snap.routes, {
-      origin: v.origin,
-      method: v.method ?? 'GET',
-      headers: v.header ?? [],
-      privateNetwork: v['private-network'] === true,
-      path: v.path
-    })
-    io.out(v.json === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e))
-    return e.verdict === 'denied' ? 1 : 0
-  }
-
-  // File mode: the file is watched and reloaded (its directory, for ConfigMap volumes).
-  const watch = configPath === undefined ? undefined : { path: configPath, text: (read as { text: string }).text }
-  const running = await serve(snap, { version, overrides, watch })
-  io.started?.(running)
-  const code = await running.done
-  await standin?.close()
-  return code
+  const e = explain(snap.cors, snap.routes, {
+    origin: v.origin,
+    method: v.method ?? 'GET',
+    headers: v.header ?? [],
+    privateNetwork: v['private-network'] === true,
+    path: v.path
+  })
+  io.out(v.json === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e))
+  return e.verdict === 'denied' ? 1 : 0
 }

@@ -23,6 +23,9 @@ export interface ReloadStatus {
 
 export interface ReloadOutcome { result: ReloadResult; errors: string[]; pendingRestart: string[]; snapshot: Snapshot }
 
+/** Told about every reload's outcome (Kubernetes mode records an Event for each). Must not throw. */
+export interface ReloadReporter { reloaded (outcome: ReloadOutcome): void }
+
 export interface ReloaderDeps {
   store: ConfigStore
   metrics: Metrics
@@ -31,6 +34,7 @@ export interface ReloaderDeps {
   log: { info: (o: object, msg: string) => void; warn: (o: object, msg: string) => void; error: (o: object, msg: string) => void }
   /** Applies log.level, which is reloadable. */
   setLevel: (level: string) => void
+  reporter?: ReloadReporter | undefined
 }
 
 /** Dotted paths whose values differ between two validated blocks (leaves only). */
@@ -62,6 +66,12 @@ export class Reloader {
   get status (): ReloadStatus { return this.#status }
 
   apply (text: string): ReloadOutcome {
+    const outcome = this.#apply(text)
+    this.#deps.reporter?.reloaded(outcome)
+    return outcome
+  }
+
+  #apply (text: string): ReloadOutcome {
     const { store, metrics, overrides, source, log } = this.#deps
     const running = store.current()
     const validated = validate(text, source, overrides)

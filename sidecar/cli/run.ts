@@ -61,7 +61,6 @@ function port (value: string | undefined, name: string): number | undefined {
   return Number(value)
 }
 
-
 export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, version = '0.0.0'): Promise<number> {
   let parsed
   try {
@@ -81,15 +80,7 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
 
   let overrides: Overrides
   try {
-    const envOrigins = env.PAI_SIDECAR_ALLOW_ORIGINS?.split(',').map((s) => s.trim()).filter((s) => s !== '')
-    overrides = {
-      upstream: v.upstream ?? env.PAI_SIDECAR_UPSTREAM,
-      allowOrigins: v['allow-origin'] ?? envOrigins,
-      host: v.host,
-      port: port(v.port ?? env.PAI_SIDECAR_PORT, '--port'),
-      adminPort: port(v['admin-port'] ?? env.PAI_SIDECAR_ADMIN_PORT, '--admin-port'),
-      logLevel: v['log-level'] ?? env.PAI_SIDECAR_LOG_LEVEL
-    }
+    overrides = overridesFrom(v, env)
   } catch (err) {
     io.err(`${(err as Error).message}\n`)
     return 64
@@ -108,31 +99,48 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
     io.err(`--config-source: "${configSource}" is not file or kubernetes\n`)
     return 64
   }
-  if (configSource === 'kubernetes' && command === undefined) {
-    const mode = await kubernetesMode(v, env, io)
-    return typeof mode === 'number' ? mode : await serveMode(mode, overrides, version, io)
+  // One configuration source, picked here; serve() follows it.
+  const mode = configSource === 'kubernetes' && command === undefined
+    ? await kubernetesMode(v, env, overrides, io)
+    : await fileMode(v, env, command === undefined, overrides, io)
+  if (typeof mode === 'number') return mode
+  return command === 'explain' ? await explainCommand(v, mode, overrides, io) : await serveMode(mode, overrides, version, io)
+}
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values']
+
+/** The flags and variables that override the file. Throws on a malformed port. */
+function overridesFrom (v: Values, env: NodeJS.ProcessEnv): Overrides {
+  const envOrigins = env.PAI_SIDECAR_ALLOW_ORIGINS?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  return {
+    upstream: v.upstream ?? env.PAI_SIDECAR_UPSTREAM,
+    allowOrigins: v['allow-origin'] ?? envOrigins,
+    host: v.host,
+    port: port(v.port ?? env.PAI_SIDECAR_PORT, '--port'),
+    adminPort: port(v['admin-port'] ?? env.PAI_SIDECAR_ADMIN_PORT, '--admin-port'),
+    logLevel: v['log-level'] ?? env.PAI_SIDECAR_LOG_LEVEL
   }
+}
+
+/** File mode: the --config file (read once, then watched), or the built-in defaults; the stand-in if asked for. */
+async function fileMode (v: Values, env: NodeJS.ProcessEnv, serving: boolean, overrides: Overrides, io: Io): Promise<Mode | number> {
   // The embedded default upstream: started first so the config is validated with its real URL.
-  const standin = v.standin === true && command === undefined ? await startStandin({ host: '127.0.0.1', port: 0 }) : undefined
+  const standin = v.standin === true && serving ? await startStandin({ host: '127.0.0.1', port: 0 }) : undefined
   if (standin !== undefined) {
     overrides.upstream = standin.url
     io.err(`${STANDIN_NOTE}: ${standin.url}\n`)
   }
   const close = async (): Promise<void> => { await standin?.close() }
-  // File mode: the file is read once, validated, then watched (its directory, for ConfigMap volumes).
   const configPath = v.config ?? env.PAI_SIDECAR_CONFIG
   const opened = configPath === undefined ? undefined : await openFileSource(configPath)
   if (opened?.ok === false) {
     await close()
     return reportInvalid(opened.errors, io)
   }
-  const mode = { source: opened?.source, close }
-  return command === 'explain' ? await explainCommand(v, mode, overrides, io) : await serveMode(mode, overrides, version, io)
+  return { source: opened?.source, close }
 }
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values']
-
-async function kubernetesMode (v: Values, env: NodeJS.ProcessEnv, io: Io): Promise<Mode | number> {
+async function kubernetesMode (v: Values, env: NodeJS.ProcessEnv, overrides: Overrides, io: Io): Promise<Mode | number> {
   const name = v.configmap ?? env.PAI_SIDECAR_CONFIGMAP
   const namespace = env.POD_NAMESPACE
   if (name === undefined || namespace === undefined) {
@@ -145,7 +153,7 @@ async function kubernetesMode (v: Values, env: NodeJS.ProcessEnv, io: Io): Promi
     key: v['configmap-key'] ?? env.PAI_SIDECAR_CONFIGMAP_KEY ?? 'config.yaml',
     pod: env.POD_NAME === undefined ? undefined : { name: env.POD_NAME, namespace, ...(env.POD_UID === undefined ? {} : { uid: env.POD_UID }) },
     kubeconfigPath: env.KUBECONFIG,
-    logLevel: v['log-level'] ?? env.PAI_SIDECAR_LOG_LEVEL
+    logLevel: overrides.logLevel
   }, io)
 }
 

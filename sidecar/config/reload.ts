@@ -51,7 +51,7 @@ export function changedPaths (a: unknown, b: unknown, at: string): string[] {
  * are valid and no schema or security rule spans a restart-only block and another, so the result is
  * valid too.
  */
-export function keepRunning (next: Readonly<Config>, running: Readonly<Config>): Readonly<Config> {
+function keepRunning (next: Readonly<Config>, running: Readonly<Config>): Readonly<Config> {
   return { ...next, ...Object.fromEntries(RESTART_ONLY.map((block) => [block, running[block]])) }
 }
 

@@ -4,7 +4,7 @@ import type { ReloadOutcome, ReloadReporter } from '../config/reload.ts'
 import type { EventRecorder } from './events.ts'
 
 /** The first problems of a rejected text, short enough for an Event note (the API caps it at 1 KiB). */
-export const firstErrors = (errors: string[]): string => errors.slice(0, 3).join('; ') + (errors.length > 3 ? ` (+${errors.length - 3} more)` : '')
+const firstErrors = (errors: string[]): string => errors.slice(0, 3).join('; ') + (errors.length > 3 ? ` (+${errors.length - 3} more)` : '')
 
 export class ReloadEvents implements ReloadReporter {
   readonly #events: EventRecorder

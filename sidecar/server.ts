@@ -8,9 +8,9 @@ import { buildAdminApp, type AdminState } from './admin.ts'
 import { buildPublicApp } from './app.ts'
 import { ConnectionDrain } from './drain.ts'
 import type { Overrides, Snapshot } from './config/load.ts'
-import { Reloader, type ReloadOutcome } from './config/reload.ts'
+import { Reloader, type ReloadReporter } from './config/reload.ts'
+import type { ConfigSource } from './config/source.ts'
 import { ConfigStore } from './config/store.ts'
-import { watchConfigFile } from './config/watch.ts'
 import { startHealthChecks } from './health.ts'
 import { createLogger } from './log.ts'
 import { createMetrics } from './metrics.ts'
@@ -22,8 +22,6 @@ export interface Running {
   shutdown: (reason: string) => void
   /** Resolves with the exit code once everything is closed. */
   done: Promise<number>
-  /** Apply a new configuration text (what the file watcher does; Kubernetes mode feeds it too). */
-  reload: (text: string) => ReloadOutcome
 }
 
 export interface ServeOptions {
@@ -32,10 +30,10 @@ export interface ServeOptions {
   destination?: DestinationStream | undefined
   /** The command-line/environment overrides, applied again to every reloaded text. */
   overrides?: Overrides | undefined
-  /** File mode: watch this file (its directory, for ConfigMap volumes) and reload on change. */
-  watch?: { path: string; text: string; debounceMs?: number; pollMs?: number } | undefined
+  /** Where `snap` came from: started here, every later text reloaded, stopped on close. */
+  source?: ConfigSource | undefined
   /** Told about every reload (Kubernetes mode records an Event for it). */
-  onReload?: ((outcome: ReloadOutcome) => void) | undefined
+  reporter?: ReloadReporter | undefined
 }
 
 export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Running> {
@@ -66,22 +64,10 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
     overrides: opts.overrides ?? {},
     source: snap.source,
     log: logger,
-    setLevel: (level) => { logger.level = level }
+    setLevel: (level) => { logger.level = level },
+    reporter: opts.reporter
   })
-  const reload = (text: string): ReloadOutcome => {
-    const outcome = reloader.apply(text)
-    opts.onReload?.(outcome)
-    return outcome
-  }
-  const watcher = opts.watch === undefined ? undefined : watchConfigFile({
-    path: opts.watch.path,
-    initialText: opts.watch.text,
-    debounceMs: opts.watch.debounceMs,
-    pollMs: opts.watch.pollMs,
-    onChange: reload,
-    // Mid-swap reads and a briefly missing file are expected; the next event or poll tries again.
-    onError: (err) => { logger.warn({ code: err.code, path: opts.watch?.path }, 'configuration file not readable; keeping the last good configuration') }
-  })
+  opts.source?.start((text) => { reloader.apply(text) }, (problem) => { logger.warn(problem.fields, problem.message) })
   const adminApp = buildAdminApp({ store, state, logger, metrics, health, reloadStatus: () => reloader.status })
   const { server, admin } = snap.config
   const publicUrl = await publicApp.listen({ host: server.host, port: server.port })
@@ -99,7 +85,7 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
     closed ??= (async () => {
       closing = true
       health.stop()
-      watcher?.stop()
+      await opts.source?.stop()
       await Promise.all([publicApp.close(), adminApp.close()])
     })()
     return closed
@@ -141,5 +127,5 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
       finish(0)
     })()
   }
-  return { publicUrl, adminUrl, shutdown, done, reload }
+  return { publicUrl, adminUrl, shutdown, done }
 }

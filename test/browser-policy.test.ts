@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { openFileSource } from '../sidecar/config/file-source.ts'
 import { loadConfigText } from '../sidecar/config/load.ts'
 import { serve } from '../sidecar/server.ts'
 import { browserRig, browserSkip, jsonPost, openPage, pageFetch } from './fixtures/browser.ts'
@@ -47,13 +48,15 @@ shutdown: { delay: 0s }
 `
     const dir = t.testdir({ 'config.yaml': config(app) })
     const path = join(dir, 'config.yaml')
-    const initial = loadConfigText(config(app), path, { upstream: up.url })
+    const opened = await openFileSource(path, { debounceMs: 20 })
+    if (!opened.ok) throw new Error(opened.errors.join('\n'))
+    const initial = loadConfigText(opened.source.text, opened.source.name, { upstream: up.url })
     if (!initial.ok) throw new Error(initial.errors.join('\n'))
     const running = await serve(initial.snapshot, {
       version: '0.0.0-test',
       destination: new Writable({ write (_c, _e, cb) { cb() } }),
       overrides: { upstream: up.url },
-      watch: { path, text: config(app), debounceMs: 20 }
+      source: opened.source
     })
     t.teardown(async () => { running.shutdown('test'); await running.done })
     const api = running.publicUrl.replace('127.0.0.1', 'sidecar.test')

@@ -160,6 +160,9 @@ t.test('--standin starts the development stand-in and forwards to it', async (t)
   const missing = io()
   t.equal(await run(['--config', `${dir}/nowhere.yaml`], {}, missing.io), 2, 'a config file that cannot be read stops the start')
   t.match(missing.err(), /nowhere\.yaml: cannot read the file \(ENOENT\)/)
+  const invalid = io()
+  t.equal(await run(['--config', `${dir}/bad.yaml`, '--standin'], {}, invalid.io), 2, 'an invalid config file stops the start (and the stand-in)')
+  t.match(invalid.err(), /configuration invalid \(3 problems\)/)
 })
 
 t.test('the executable prints its version and reports errors on stderr', async (t) => {

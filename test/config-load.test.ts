@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { jsonPath, loadConfig, loadConfigText, parseDuration, type Overrides, type Snapshot } from '../sidecar/config/load.ts'
+import { parseDuration } from '../sidecar/config/durations.ts'
+import { compile, jsonPath, loadConfig, loadConfigText, validate, type Overrides, type Snapshot } from '../sidecar/config/load.ts'
 import { ConfigStore } from '../sidecar/config/store.ts'
 import { matchRoute } from '../sidecar/routes.ts'
 
@@ -567,4 +568,34 @@ t.test('durations that bound live work have a floor, and none may overflow a tim
   ])
   t.same(problems('shutdown: { timeout: 600h }'), ['shutdown.timeout: "600h" is too long; at most 596h'])
   t.equal(load('upstream: { queue: { timeout: 0s } }\nshutdown: { delay: 0s }').ms.queueTimeout, 0, 'zero is meaningful for a queue wait or a delay')
+})
+
+t.test('duration bounds are reported together with every other problem, not only once the rest is fixed', async (t) => {
+  const errors = problems('server: { port: eighty }\ncors: { allowedOrigins: ["https://*.com"] }\nupstream: { requestTimeout: 0s, healthInterval: 5 }\nshutdown: { timeout: 600h }')
+  t.same(errors.filter((e) => / is too (short|long);/.test(e)), [
+    'upstream.requestTimeout: "0s" is too short; at least 100ms',
+    'shutdown.timeout: "600h" is too long; at most 596h'
+  ], 'the bounds, even though the schema and the rules failed too')
+  t.ok(errors.some((e) => e.startsWith('server.port: ')), 'the schema error')
+  t.ok(errors.some((e) => e.startsWith('upstream.healthInterval: ') && !e.includes('too short')), 'a duration without a unit is the schema\'s to name, once')
+  t.ok(errors.some((e) => e.startsWith('cors.allowedOrigins[0]: ') && e.includes('public suffix')), 'the security rule')
+  // A block of the wrong shape has no durations to check; the schema names it.
+  t.same(problems('upstream: [1, 2]\nlimits: { bodyIdleTimeout: 0ms }').filter((e) => e.includes('too short')), ['limits.bodyIdleTimeout: "0ms" is too short; at least 100ms'])
+})
+
+t.test('validate gives a frozen Config with every default; compile turns it into the same snapshot as loadConfigText', async (t) => {
+  const text = 'cors: { allowedOrigins: [https://a.example.com] }\nupstream: { requestTimeout: 2s }\n'
+  const validated = validate(text, 'test.yaml', { port: 8100 })
+  if (!validated.ok) throw new Error(validated.errors.join('\n'))
+  t.ok(Object.isFrozen(validated.config) && Object.isFrozen(validated.config.cors.allowedOrigins), 'frozen all the way down')
+  t.equal(validated.config.server.port, 8100, 'overrides applied')
+  t.equal(validated.config.upstream.requestTimeout, '2s')
+  const compiled = compile(validated.config, 'test.yaml')
+  const loaded = load(text, { port: 8100 })
+  t.equal(compiled.hash, loaded.hash)
+  t.same(compiled.ms, loaded.ms)
+  t.equal(compiled.ms.upstreamHeadersTimeout, 2000, 'upstream.headersTimeout defaults to upstream.requestTimeout')
+  t.equal(compiled.source, 'test.yaml')
+  t.ok(Object.isFrozen(compiled))
+  t.match(validate('a: [', 'test.yaml'), { ok: false, errors: [/^test\.yaml: YAML /] })
 })

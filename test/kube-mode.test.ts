@@ -109,6 +109,9 @@ t.test('a ConfigMap that cannot be read stops the start with a clear message', a
   const env = { KUBECONFIG: kubeconfig(dir, fake), POD_NAMESPACE: fake.namespace, PAI_SIDECAR_CONFIG_SOURCE: 'kubernetes', PAI_SIDECAR_CONFIGMAP: fake.name, PAI_SIDECAR_CONFIGMAP_KEY: 'other.yaml' }
   t.equal(await run([], env, c.io), 2)
   t.match(c.err(), new RegExp(`configmap ${fake.namespace}/${fake.name} key other.yaml: `))
+  const missing = io()
+  t.equal(await run(['--config-source', 'kubernetes', '--configmap', fake.name], { KUBECONFIG: join(dir, 'nowhere'), POD_NAMESPACE: fake.namespace }, missing.io), 2, 'a KUBECONFIG that cannot be read too')
+  t.match(missing.err(), new RegExp(`^configmap ${fake.namespace}/${fake.name} key config.yaml: .*ENOENT`))
 })
 
 t.test('Kubernetes mode needs a ConfigMap name and the pod namespace; sources are file or kubernetes', async (t) => {

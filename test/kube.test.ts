@@ -1,16 +1,47 @@
-// Kubernetes mode (DESIGN.md "Live reload"): the ConfigMap read and followed through the API, against a fake
+// Kubernetes mode: the ConfigMap read and followed through the API (kube/reflector.ts), and Events on the pod
+// (kube/events.ts), over one client (kube/client.ts), against a fake
 // API server that enforces what the real one does (RBAC needing the field selector, 410 for expired
 // resourceVersions, watch timeouts, Event validation). Loopback only; every wait is bounded.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { PROBLEM_AFTER_FAILURES, startKubeSource, truncateUtf8, type KubeSource, type KubeSourceOptions } from '../sidecar/config/kube.ts'
+import { connectKube, type KubeClientOptions } from '../sidecar/kube/client.ts'
+import { EventRecorder, truncateUtf8, type EventPod, type EventReason, type EventType } from '../sidecar/kube/events.ts'
+import { ConfigMapReflector, PROBLEM_AFTER_FAILURES, type ReflectorOptions } from '../sidecar/kube/reflector.ts'
 import { startFakeKube, type FakeKube, type RecordedRequest } from './fixtures/fake-kube.ts'
 
 // The content carries a customer's origin: it must never reach a log line or a problem message.
 const MARKER = 'https://customer-secret.example'
 const yaml = (n: number | string): string => `cors:\n  allowedOrigins: [${MARKER}]\n  maxAge: ${n}\n`
 const KEY = 'config.yaml'
+
+interface KubeSourceOptions extends ReflectorOptions, KubeClientOptions {
+  onText: (text: string) => void
+  onProblem: (message: string) => void
+  pod?: EventPod
+}
+
+/** The reflector, opened and started, and an Event recorder on the same client: what Kubernetes mode runs. */
+interface KubeSource {
+  initialText: string
+  reflector: ConfigMapReflector
+  recordEvent: (type: EventType, reason: EventReason, note: string) => Promise<void>
+  stop: () => Promise<void>
+}
+
+async function startKubeSource (opts: KubeSourceOptions): Promise<KubeSource> {
+  const client = await connectKube({ kubeConfig: opts.kubeConfig, requestTimeoutMs: opts.requestTimeoutMs })
+  const reflector = new ConfigMapReflector(client, opts)
+  const initialText = await reflector.open()
+  reflector.start(opts.onText, opts.onProblem)
+  const events = new EventRecorder(client, opts.pod, opts.log)
+  return {
+    initialText,
+    reflector,
+    recordEvent: async (type, reason, note) => { await events.record(type, reason, note) },
+    stop: async () => { await Promise.all([reflector.stop(), events.stop()]) }
+  }
+}
 
 interface LogLine { level: 'info' | 'warn' | 'debug'; o: Record<string, unknown>; msg: string }
 interface Harness {
@@ -126,6 +157,25 @@ t.test('initial load: one list with the field selector, then a watch from its re
   const timeout = Number((watch as RecordedRequest).query.timeoutSeconds)
   t.ok(timeout >= 300 && timeout <= 600, `timeoutSeconds ${timeout}`)
   t.match(logs[0], { level: 'info', o: { resourceVersion: String(fake.resourceVersion), bytes: Buffer.byteLength(yaml(1)) } })
+})
+
+t.test('changes between open() and start() are delivered by the first watch, from open()\'s resourceVersion', async (t) => {
+  const fake = await fakeKube(t)
+  fake.setConfigMap({ [KEY]: yaml(1) })
+  const { log } = recorder()
+  const client = await connectKube({ kubeConfig: fake.kubeConfig() })
+  const reflector = new ConfigMapReflector(client, { namespace: fake.namespace, name: fake.name, key: KEY, log })
+  t.teardown(() => reflector.stop())
+  t.equal(await reflector.open(), yaml(1))
+  const listed = String(fake.resourceVersion)
+  fake.setConfigMap({ [KEY]: yaml(2) })
+  await pause(30)
+  t.equal(fake.requests.filter((r) => r.kind === 'watch').length, 0, 'nothing is watched before start()')
+  const texts: string[] = []
+  reflector.start((text) => { texts.push(text) }, (m) => t.fail(m))
+  await until(() => texts.length === 1, 'the change made before start()')
+  t.same(texts, [yaml(2)])
+  t.equal(fake.requests.find((r) => r.kind === 'watch')?.query.resourceVersion, listed)
 })
 
 t.test('a change to the key reaches onText within a bounded time', async (t) => {
@@ -573,27 +623,31 @@ t.test('stop() is prompt wherever the source is', async (t) => {
 })
 
 t.test('after stop() the process exits by itself (no timers, no sockets left)', async (t) => {
-  const kube = fileURLToPath(new URL('../sidecar/config/kube.ts', import.meta.url))
+  const kube = (name: string): string => JSON.stringify(fileURLToPath(new URL(`../sidecar/kube/${name}.ts`, import.meta.url)))
   const fakeModule = fileURLToPath(new URL('./fixtures/fake-kube.ts', import.meta.url))
   const script = `
     const { startFakeKube } = await import(${JSON.stringify(fakeModule)})
-    const { startKubeSource } = await import(${JSON.stringify(kube)})
+    const { connectKube } = await import(${kube('client')})
+    const { ConfigMapReflector } = await import(${kube('reflector')})
+    const { EventRecorder } = await import(${kube('events')})
     const fake = await startFakeKube()
     fake.setConfigMap({ 'config.yaml': 'a: 1' })
     let delivered
     const got = new Promise((resolve) => { delivered = resolve })
     const log = { info () {}, warn () {}, debug () {} }
-    const source = await startKubeSource({
-      namespace: fake.namespace, name: fake.name, key: 'config.yaml', onText: delivered, onProblem () {}, log,
-      kubeConfig: fake.kubeConfig(), pod: { name: 'p', namespace: fake.namespace }, backoff: { initialMs: 20, maxMs: 100 }
-    })
+    const client = await connectKube({ kubeConfig: fake.kubeConfig() })
+    const reflector = new ConfigMapReflector(client, { namespace: fake.namespace, name: fake.name, key: 'config.yaml', log, backoff: { initialMs: 20, maxMs: 100 } })
+    await reflector.open()
+    reflector.start(delivered, () => {})
+    const events = new EventRecorder(client, { name: 'p', namespace: fake.namespace }, log)
     while (fake.openWatches === 0) await new Promise((resolve) => setTimeout(resolve, 5))
     fake.failNext(1, 'reset', 'watch')
     fake.endWatches()
     fake.setConfigMap({ 'config.yaml': 'a: 2' })
     await got
-    await source.recordEvent('Normal', 'ConfigReloaded', 'ok')
-    await source.stop()
+    await events.record('Normal', 'ConfigReloaded', 'ok')
+    await reflector.stop()
+    await events.stop()
     // Once the sockets' closes complete, only the fake's listening server (and this process's stdio) remain.
     await new Promise((resolve) => setTimeout(resolve, 50).unref())
     const left = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap')

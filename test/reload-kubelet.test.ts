@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import { openFileSource } from '../sidecar/config/file-source.ts'
 import { loadConfigText } from '../sidecar/config/load.ts'
 import { watchConfigFile } from '../sidecar/config/watch.ts'
 import { serve, type Running } from '../sidecar/server.ts'
@@ -55,13 +56,14 @@ class ConfigMapVolume {
 }
 
 async function start (volume: ConfigMapVolume, up: Upstream, lines: string[]): Promise<Running> {
-  const text = config(OLD)
-  const loaded = loadConfigText(text, volume.file, { upstream: up.url })
+  const opened = await openFileSource(volume.file)
+  if (!opened.ok) throw new Error(opened.errors.join('\n'))
+  const loaded = loadConfigText(opened.source.text, opened.source.name, { upstream: up.url })
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'))
   return serve(loaded.snapshot, {
     version: 't',
     overrides: { upstream: up.url },
-    watch: { path: volume.file, text },
+    source: opened.source,
     destination: new Writable({ write (c: Buffer, _e, cb) { lines.push(c.toString()); cb() } })
   })
 }

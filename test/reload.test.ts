@@ -87,3 +87,24 @@ t.test('the websocket block reloads live (issue 9): every field is read per upgr
   t.same(out.pendingRestart, [])
   t.match(store.current().config.websocket, { enabled: true, path: '/stream', maxConnections: 5, countsAsInFlight: false })
 })
+
+t.test('a rejected reload names every problem at once, duration bounds included', async (t) => {
+  const { store, reloader } = setup()
+  const out = reloader.apply('cors: { allowedOrigins: ["https://*.com"] }\nlimits: { bodyIdleTimeout: 0ms }\nupstream: { maxConcurrent: many }\n')
+  t.equal(out.result, 'failure')
+  t.equal(out.errors.length, 3)
+  t.match(out.errors, [/^upstream\.maxConcurrent: /, /^cors\.allowedOrigins\[0\]: .*public suffix/, /^limits\.bodyIdleTimeout: "0ms" is too short/])
+  t.equal(store.generation, 1)
+})
+
+t.test('a reload with restart-only changes compiles the kept blocks into the snapshot it swaps in', async (t) => {
+  const { store, reloader } = setup()
+  const running = store.current()
+  t.equal(reloader.apply('shutdown: { delay: 1s }\nupstream: { requestTimeout: 9s }\ncors: { allowedOrigins: [https://e.example.com] }\n').result, 'success')
+  const now = store.current()
+  t.equal(now.ms.shutdownDelay, running.ms.shutdownDelay, 'the running shutdown.delay, in milliseconds too')
+  t.equal(now.ms.requestTimeout, running.ms.requestTimeout)
+  t.same(now.cors.settings.allowedOrigins, ['https://e.example.com'], 'the new policy is compiled')
+  t.ok(Object.isFrozen(now.config) && Object.isFrozen(now.config.upstream))
+  t.equal(now.config.upstream.url, 'http://127.0.0.1:9', 'the overrides still apply')
+})

@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { DestinationStream } from 'pino'
 import { explain, formatExplanation } from '../../sidecar/cli/explain.ts'
-import { loadConfig, loadConfigText, readConfigFile, type Overrides } from '../../sidecar/config/load.ts'
+import { openFileSource } from '../../sidecar/config/file-source.ts'
+import { loadConfig, loadConfigText, type Overrides } from '../../sidecar/config/load.ts'
 import { serve } from '../../sidecar/server.ts'
 import { startStandin } from '../../sidecar/standin/server.ts'
 
@@ -135,14 +136,14 @@ async function closeServer (server: Server): Promise<void> {
 const localhost = (url: string): string => url.replace('//127.0.0.1:', '//localhost:')
 
 export async function startDemo (opts: DemoOptions): Promise<Demo> {
-  const read = await readConfigFile(opts.policy)
-  if (!read.ok) throw new Error(read.errors.join('\n'))
+  const opened = await openFileSource(opts.policy)
+  if (!opened.ok) throw new Error(opened.errors.join('\n'))
   const standin = await startStandin({ host: HOST, port: 0 })
   const cleanup: Array<() => Promise<void>> = [() => standin.close()]
   const stopAll = async (): Promise<void> => { await Promise.all(cleanup.map((c) => c())) }
   try {
     const overrides: Overrides = { upstream: standin.url, host: HOST, port: opts.sidecarPort, adminPort: opts.adminPort }
-    const loaded = loadConfigText(read.text, opts.policy, overrides)
+    const loaded = loadConfigText(opened.source.text, opened.source.name, overrides)
     if (!loaded.ok) throw new Error(`${opts.policy}: configuration invalid\n${loaded.errors.join('\n')}`)
     let pageConfig: PageConfig | undefined
     const handler = site(() => pageConfig as PageConfig, opts.policy, overrides)
@@ -154,7 +155,7 @@ export async function startDemo (opts: DemoOptions): Promise<Demo> {
       version: 'demo',
       destination: opts.destination,
       overrides,
-      watch: { path: opts.policy, text: read.text }
+      source: opened.source
     })
     const appUrl = `http://localhost:${appPort}`
     const otherUrl = `http://127.0.0.1:${otherPort}`

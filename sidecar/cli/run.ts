@@ -2,19 +2,14 @@
 // Returns an exit code; main.ts only hands it to the process. Output is written to the given
 // streams (this is a CLI, not the request path: the PII-safe logger is for requests).
 import { parseArgs } from 'node:util'
-import { loadConfig, loadConfigText, readConfigFile, type Overrides } from '../config/load.ts'
+import { openFileSource } from '../config/file-source.ts'
+import { loadConfig, type Overrides } from '../config/load.ts'
 import { explain, formatExplanation } from './explain.ts'
-import { serve, type Running } from '../server.ts'
-import { serveFromConfigMap } from './kube-mode.ts'
+import type { Io } from './io.ts'
+import { openConfigMapMode } from './kube-mode.ts'
 import { reportInvalid } from './report.ts'
+import { loadMode, serveMode, type Mode } from './serve.ts'
 import { startStandin, STANDIN_NOTE } from '../standin/server.ts'
-
-export interface Io {
-  out: (text: string) => void
-  err: (text: string) => void
-  /** Called with the running server (tests stop it; main.ts wires signals). */
-  started?: (running: Running) => void
-}
 
 export const USAGE = `Usage:
   pai-cors-sidecar [--config FILE] [--upstream URL] [--allow-origin ORIGIN]... [--host H] [--port N]
@@ -66,7 +61,6 @@ function port (value: string | undefined, name: string): number | undefined {
   return Number(value)
 }
 
-
 export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, version = '0.0.0'): Promise<number> {
   let parsed
   try {
@@ -86,15 +80,7 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
 
   let overrides: Overrides
   try {
-    const envOrigins = env.PAI_SIDECAR_ALLOW_ORIGINS?.split(',').map((s) => s.trim()).filter((s) => s !== '')
-    overrides = {
-      upstream: v.upstream ?? env.PAI_SIDECAR_UPSTREAM,
-      allowOrigins: v['allow-origin'] ?? envOrigins,
-      host: v.host,
-      port: port(v.port ?? env.PAI_SIDECAR_PORT, '--port'),
-      adminPort: port(v['admin-port'] ?? env.PAI_SIDECAR_ADMIN_PORT, '--admin-port'),
-      logLevel: v['log-level'] ?? env.PAI_SIDECAR_LOG_LEVEL
-    }
+    overrides = overridesFrom(v, env)
   } catch (err) {
     io.err(`${(err as Error).message}\n`)
     return 64
@@ -113,62 +99,79 @@ export async function run (argv: string[], env: NodeJS.ProcessEnv, io: Io, versi
     io.err(`--config-source: "${configSource}" is not file or kubernetes\n`)
     return 64
   }
-  if (configSource === 'kubernetes' && command === undefined) {
-    const name = v.configmap ?? env.PAI_SIDECAR_CONFIGMAP
-    const namespace = env.POD_NAMESPACE
-    if (name === undefined || namespace === undefined) {
-      io.err('--config-source kubernetes needs --configmap NAME (or PAI_SIDECAR_CONFIGMAP) and POD_NAMESPACE (downward API)\n')
-      return 64
-    }
-    return await serveFromConfigMap({
-      namespace,
-      name,
-      key: v['configmap-key'] ?? env.PAI_SIDECAR_CONFIGMAP_KEY ?? 'config.yaml',
-      pod: env.POD_NAME === undefined ? undefined : { name: env.POD_NAME, namespace, ...(env.POD_UID === undefined ? {} : { uid: env.POD_UID }) },
-      kubeconfigPath: env.KUBECONFIG,
-      overrides,
-      version
-    }, io)
-  }
+  // One configuration source, picked here; serve() follows it.
+  const mode = configSource === 'kubernetes' && command === undefined
+    ? await kubernetesMode(v, env, overrides, io)
+    : await fileMode(v, env, command === undefined, overrides, io)
+  if (typeof mode === 'number') return mode
+  return command === 'explain' ? await explainCommand(v, mode, overrides, io) : await serveMode(mode, overrides, version, io)
+}
 
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values']
+
+/** The flags and variables that override the file. Throws on a malformed port. */
+function overridesFrom (v: Values, env: NodeJS.ProcessEnv): Overrides {
+  const envOrigins = env.PAI_SIDECAR_ALLOW_ORIGINS?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  return {
+    upstream: v.upstream ?? env.PAI_SIDECAR_UPSTREAM,
+    allowOrigins: v['allow-origin'] ?? envOrigins,
+    host: v.host,
+    port: port(v.port ?? env.PAI_SIDECAR_PORT, '--port'),
+    adminPort: port(v['admin-port'] ?? env.PAI_SIDECAR_ADMIN_PORT, '--admin-port'),
+    logLevel: v['log-level'] ?? env.PAI_SIDECAR_LOG_LEVEL
+  }
+}
+
+/** File mode: the --config file (read once, then watched), or the built-in defaults; the stand-in if asked for. */
+async function fileMode (v: Values, env: NodeJS.ProcessEnv, serving: boolean, overrides: Overrides, io: Io): Promise<Mode | number> {
   // The embedded default upstream: started first so the config is validated with its real URL.
-  const standin = v.standin === true && command === undefined ? await startStandin({ host: '127.0.0.1', port: 0 }) : undefined
+  const standin = v.standin === true && serving ? await startStandin({ host: '127.0.0.1', port: 0 }) : undefined
   if (standin !== undefined) {
     overrides.upstream = standin.url
     io.err(`${STANDIN_NOTE}: ${standin.url}\n`)
   }
-  // The file is read once: the same text is validated and becomes the watcher's starting point, so a
-  // change made right now is seen as a change.
+  const close = async (): Promise<void> => { await standin?.close() }
   const configPath = v.config ?? env.PAI_SIDECAR_CONFIG
-  const read = configPath === undefined ? { ok: true as const, text: '' } : await readConfigFile(configPath)
-  const result = read.ok ? loadConfigText(read.text, configPath ?? 'defaults', overrides) : read
-  if (!result.ok) {
-    await standin?.close()
-    return reportInvalid(result.errors, io)
+  const opened = configPath === undefined ? undefined : await openFileSource(configPath)
+  if (opened?.ok === false) {
+    await close()
+    return reportInvalid(opened.errors, io)
+  }
+  return { source: opened?.source, close }
+}
+
+async function kubernetesMode (v: Values, env: NodeJS.ProcessEnv, overrides: Overrides, io: Io): Promise<Mode | number> {
+  const name = v.configmap ?? env.PAI_SIDECAR_CONFIGMAP
+  const namespace = env.POD_NAMESPACE
+  if (name === undefined || namespace === undefined) {
+    io.err('--config-source kubernetes needs --configmap NAME (or PAI_SIDECAR_CONFIGMAP) and POD_NAMESPACE (downward API)\n')
+    return 64
+  }
+  return await openConfigMapMode({
+    namespace,
+    name,
+    key: v['configmap-key'] ?? env.PAI_SIDECAR_CONFIGMAP_KEY ?? 'config.yaml',
+    pod: env.POD_NAME === undefined ? undefined : { name: env.POD_NAME, namespace, ...(env.POD_UID === undefined ? {} : { uid: env.POD_UID }) },
+    kubeconfigPath: env.KUBECONFIG,
+    logLevel: overrides.logLevel
+  }, io)
+}
+
+async function explainCommand (v: Values, mode: Mode, overrides: Overrides, io: Io): Promise<number> {
+  const result = loadMode(mode, overrides)
+  if (!result.ok) return reportInvalid(result.errors, io)
+  if (v.origin === undefined && v.method === undefined) {
+    io.err('explain needs at least --origin (and usually --method and --header)\n')
+    return 64
   }
   const snap = result.snapshot
-
-  if (command === 'explain') {
-    if (v.origin === undefined && v.method === undefined) {
-      io.err('explain needs at least --origin (and usually --method and --header)\n')
-      return 64
-    }
-    const e = explain(snap.cors, snap.routes, {
-      origin: v.origin,
-      method: v.method ?? 'GET',
-      headers: v.header ?? [],
-      privateNetwork: v['private-network'] === true,
-      path: v.path
-    })
-    io.out(v.json === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e))
-    return e.verdict === 'denied' ? 1 : 0
-  }
-
-  // File mode: the file is watched and reloaded (its directory, for ConfigMap volumes).
-  const watch = configPath === undefined ? undefined : { path: configPath, text: (read as { text: string }).text }
-  const running = await serve(snap, { version, overrides, watch })
-  io.started?.(running)
-  const code = await running.done
-  await standin?.close()
-  return code
+  const e = explain(snap.cors, snap.routes, {
+    origin: v.origin,
+    method: v.method ?? 'GET',
+    headers: v.header ?? [],
+    privateNetwork: v['private-network'] === true,
+    path: v.path
+  })
+  io.out(v.json === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e))
+  return e.verdict === 'denied' ? 1 : 0
 }

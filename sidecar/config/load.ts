@@ -1,12 +1,14 @@
-// YAML → schema validation (every error, with its path) → security rules → one frozen snapshot.
-// A caller gets either a whole valid snapshot or the complete list of problems: never a partly
-// applied or silently corrected configuration (oauth2-proxy's Validate() does the same).
+// Loading in two steps. `validate`: YAML → schema (every error, with its path), security rules and
+// duration bounds, all reported together → one frozen `Config`. `compile`: a valid `Config` → one frozen
+// snapshot. A caller gets either a whole valid result or the complete list of problems: never a partly
+// applied or silently corrected configuration (docs/ARCHITECTURE.md, "Configuration").
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parseDocument } from 'yaml'
 import { compilePolicy, type CorsPolicy } from '../cors/policy.ts'
 import { compileRoutes, type RouteTable } from '../routes.ts'
+import { durationProblems, durations, type DurationName } from './durations.ts'
 import { securityProblems } from './rules.ts'
 import { ConfigSchema, type Config } from './schema.ts'
 
@@ -22,12 +24,8 @@ export interface Snapshot {
   readonly source: string
 }
 
-export type DurationName =
-  | 'keepAliveTimeout' | 'headersTimeout' | 'connectTimeout' | 'upstreamHeadersTimeout' | 'requestTimeout'
-  | 'upstreamKeepAliveTimeout' | 'healthInterval' | 'healthTimeout' | 'queueTimeout' | 'bodyIdleTimeout'
-  | 'rateLimitWindow' | 'websocketIdleTimeout' | 'shutdownDelay' | 'shutdownTimeout'
-
 export type LoadResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] }
+export type ValidateResult = { ok: true; config: Readonly<Config> } | { ok: false; errors: string[] }
 
 /** A few settings a developer sets on the command line or in the environment, over the file. */
 export interface Overrides {
@@ -40,57 +38,7 @@ export interface Overrides {
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictTypes: false })
-const validate = ajv.compile<Config>(ConfigSchema)
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-
-/** `30s` → 30000. The schema has already checked the form. */
-export function parseDuration (value: string): number {
-  const m = /^([0-9]+)(ms|s|m|h)$/.exec(value)
-  if (m === null) throw new Error(`not a duration: ${value}`)
-  return Number(m[1]) * (UNITS[m[2] as string] as number)
-}
-
-/** Node's timers fire at once (with only a warning) past 2^31 − 1 ms, about 24.8 days. */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
-/**
- * Every duration once: its name in `Snapshot.ms`, its path, where it is read, and its floor where it
- * bounds live work (zero would cut every request, or poll without pause). Both the bounds check and
- * the milliseconds come from this one table.
- */
-const DURATIONS: [DurationName, string, (c: Config) => string | undefined, number][] = [
-  ['keepAliveTimeout', 'server.keepAliveTimeout', (c) => c.server.keepAliveTimeout, 0],
-  ['headersTimeout', 'server.headersTimeout', (c) => c.server.headersTimeout, 100],
-  ['healthInterval', 'upstream.healthInterval', (c) => c.upstream.healthInterval, 10],
-  ['healthTimeout', 'upstream.healthTimeout', (c) => c.upstream.healthTimeout, 10],
-  ['connectTimeout', 'upstream.connectTimeout', (c) => c.upstream.connectTimeout, 10],
-  ['upstreamHeadersTimeout', 'upstream.headersTimeout', (c) => c.upstream.headersTimeout, 100],
-  ['requestTimeout', 'upstream.requestTimeout', (c) => c.upstream.requestTimeout, 100],
-  ['upstreamKeepAliveTimeout', 'upstream.keepAliveTimeout', (c) => c.upstream.keepAliveTimeout, 0],
-  ['queueTimeout', 'upstream.queue.timeout', (c) => c.upstream.queue.timeout, 0],
-  ['bodyIdleTimeout', 'limits.bodyIdleTimeout', (c) => c.limits.bodyIdleTimeout, 100],
-  ['rateLimitWindow', 'limits.rateLimit.window', (c) => c.limits.rateLimit.window, 100],
-  ['websocketIdleTimeout', 'websocket.idleTimeout', (c) => c.websocket.idleTimeout, 100],
-  ['shutdownDelay', 'shutdown.delay', (c) => c.shutdown.delay, 0],
-  ['shutdownTimeout', 'shutdown.timeout', (c) => c.shutdown.timeout, 0]
-]
-
-function durationProblems (config: Config): string[] {
-  return DURATIONS.flatMap(([, path, read, min]) => {
-    const value = read(config)
-    if (value === undefined) return []
-    const ms = parseDuration(value)
-    if (ms < min) return [`${path}: "${value}" is too short; at least ${min}ms`]
-    if (ms > MAX_TIMER_MS) return [`${path}: "${value}" is too long; at most 596h`]
-    return []
-  })
-}
-
-/** Only upstream.headersTimeout is optional; it defaults to upstream.requestTimeout. */
-function durations (config: Config): Record<DurationName, number> {
-  return Object.fromEntries(DURATIONS.map(([name, , read]) => [name, parseDuration(read(config) ?? config.upstream.requestTimeout)])) as Record<DurationName, number>
-}
+const schemaCheck = ajv.compile<Config>(ConfigSchema)
 
 /** `/cors/allowedOrigins/2` → `cors.allowedOrigins[2]`. */
 export function jsonPath (pointer: string): string {
@@ -172,8 +120,8 @@ function applyOverrides (doc: Record<string, unknown>, o: Overrides): void {
   if (o.logLevel !== undefined) block('log').level = o.logLevel
 }
 
-/** Validate a YAML text. `source` names it in messages (a path, or "defaults"). */
-export function loadConfigText (text: string, source: string, overrides: Overrides = {}): LoadResult {
+/** A YAML text as a mapping, or why it is not one. */
+function parse (text: string, source: string): { ok: true; doc: Record<string, unknown> } | { ok: false; errors: string[] } {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   if (document.errors.length > 0) {
     return { ok: false, errors: document.errors.map((e) => `${source}: YAML ${(e.message.split('\n')[0] as string).replace(/:$/, '')}`) }
@@ -182,26 +130,46 @@ export function loadConfigText (text: string, source: string, overrides: Overrid
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, errors: [`${source}: the file must be a YAML mapping (server:, upstream:, cors: …)`] }
   }
-  const doc = raw as Record<string, unknown>
+  return { ok: true, doc: raw as Record<string, unknown> }
+}
+
+/**
+ * A YAML text → a valid, frozen `Config` with every default filled in, or every problem at once: the
+ * schema's, the security rules' and the duration bounds'. `source` names the text in messages (a path,
+ * or "defaults").
+ */
+export function validate (text: string, source: string, overrides: Overrides = {}): ValidateResult {
+  const parsed = parse(text, source)
+  if (!parsed.ok) return parsed
+  const { doc } = parsed
   applyOverrides(doc, overrides)
-  const valid = validate(doc)
+  const valid = schemaCheck(doc)
   // The alternatives of a union (anyOf) each fail on their own; the union's one message says it all.
-  const schemaErrors = valid ? [] : (validate.errors as ErrorObject[]).filter((e) => !e.schemaPath.includes('/anyOf/')).map(describe)
-  const errors = [...schemaErrors, ...securityProblems(doc)]
+  const schemaErrors = valid ? [] : (schemaCheck.errors as ErrorObject[]).filter((e) => !e.schemaPath.includes('/anyOf/')).map(describe)
+  const errors = [...schemaErrors, ...securityProblems(doc), ...durationProblems(doc)]
   if (!valid || errors.length > 0) return { ok: false, errors }
-  const config = deepFreeze(doc)
-  const bounds = durationProblems(config)
-  if (bounds.length > 0) return { ok: false, errors: bounds }
+  return { ok: true, config: deepFreeze(doc) }
+}
+
+/** A valid `Config` → the snapshot that serves: compiled policies and routes, durations, hash. Cannot fail. */
+export function compile (config: Readonly<Config>, source: string): Snapshot {
+  const frozen = deepFreeze(config)
   const snapshot: Snapshot = {
-    config,
-    cors: compilePolicy(config.cors),
-    shadow: config.shadow === undefined ? undefined : compilePolicy(config.shadow),
-    routes: compileRoutes(config.routes),
-    ms: Object.freeze(durations(config)),
-    hash: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12),
+    config: frozen,
+    cors: compilePolicy(frozen.cors),
+    shadow: frozen.shadow === undefined ? undefined : compilePolicy(frozen.shadow),
+    routes: compileRoutes(frozen.routes),
+    ms: Object.freeze(durations(frozen)),
+    hash: createHash('sha256').update(JSON.stringify(frozen)).digest('hex').slice(0, 12),
     source
   }
-  return { ok: true, snapshot: Object.freeze(snapshot) }
+  return Object.freeze(snapshot)
+}
+
+/** `validate`, then `compile`. */
+export function loadConfigText (text: string, source: string, overrides: Overrides = {}): LoadResult {
+  const validated = validate(text, source, overrides)
+  return validated.ok ? { ok: true, snapshot: compile(validated.config, source) } : validated
 }
 
 /** A configuration file's text, or the reason it cannot be read. */

@@ -1,9 +1,10 @@
-// Applying a new configuration text to a running sidecar (issue 5). Either a whole new snapshot is
+// Applying a new configuration text to a running sidecar (docs/ARCHITECTURE.md, "Reload"). Either a whole new snapshot is
 // swapped in, or nothing changes: an invalid text keeps the last good configuration and says why.
 // Fields that only take effect at start (ports, upstream, shutdown) are reported as needing a
 // restart and kept at their running values, so no snapshot ever describes a half-applied state.
 import type { Metrics } from '../metrics.ts'
-import { loadConfigText, type Overrides, type Snapshot } from './load.ts'
+import { compile, validate, type Overrides, type Snapshot } from './load.ts'
+import type { Config } from './schema.ts'
 import type { ConfigStore } from './store.ts'
 
 /** Read once at start: the listeners, the upstream pool and admission are built from them. */
@@ -22,6 +23,9 @@ export interface ReloadStatus {
 
 export interface ReloadOutcome { result: ReloadResult; errors: string[]; pendingRestart: string[]; snapshot: Snapshot }
 
+/** Told about every reload's outcome (Kubernetes mode records an Event for each). Must not throw. */
+export interface ReloadReporter { reloaded (outcome: ReloadOutcome): void }
+
 export interface ReloaderDeps {
   store: ConfigStore
   metrics: Metrics
@@ -30,6 +34,7 @@ export interface ReloaderDeps {
   log: { info: (o: object, msg: string) => void; warn: (o: object, msg: string) => void; error: (o: object, msg: string) => void }
   /** Applies log.level, which is reloadable. */
   setLevel: (level: string) => void
+  reporter?: ReloadReporter | undefined
 }
 
 /** Dotted paths whose values differ between two validated blocks (leaves only). */
@@ -39,6 +44,15 @@ export function changedPaths (a: unknown, b: unknown, at: string): string[] {
     return [...keys].flatMap((k) => changedPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}.${k}`))
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [at]
+}
+
+/**
+ * The running values of the restart-only blocks, the new values of everything else. Both configurations
+ * are valid and no schema or security rule spans a restart-only block and another, so the result is
+ * valid too.
+ */
+function keepRunning (next: Readonly<Config>, running: Readonly<Config>): Readonly<Config> {
+  return { ...next, ...Object.fromEntries(RESTART_ONLY.map((block) => [block, running[block]])) }
 }
 
 export class Reloader {
@@ -52,25 +66,27 @@ export class Reloader {
   get status (): ReloadStatus { return this.#status }
 
   apply (text: string): ReloadOutcome {
+    const outcome = this.#apply(text)
+    this.#deps.reporter?.reloaded(outcome)
+    return outcome
+  }
+
+  #apply (text: string): ReloadOutcome {
     const { store, metrics, overrides, source, log } = this.#deps
     const running = store.current()
-    const loaded = loadConfigText(text, source, overrides)
-    if (!loaded.ok) {
+    const validated = validate(text, source, overrides)
+    if (!validated.ok) {
       metrics.configReloads.inc({ result: 'failure' })
-      log.error({ errors: loaded.errors, hash: running.hash }, 'configuration rejected: the last good configuration still serves')
-      this.#status = { ...this.#status, result: 'failure', at: new Date().toISOString(), errors: loaded.errors.slice(0, 10) }
-      return { result: 'failure', errors: loaded.errors, pendingRestart: this.#status.pendingRestart, snapshot: running }
+      log.error({ errors: validated.errors, hash: running.hash }, 'configuration rejected: the last good configuration still serves')
+      this.#status = { ...this.#status, result: 'failure', at: new Date().toISOString(), errors: validated.errors.slice(0, 10) }
+      return { result: 'failure', errors: validated.errors, pendingRestart: this.#status.pendingRestart, snapshot: running }
     }
-    const next = loaded.snapshot.config
+    const next = validated.config
     const pendingRestart = RESTART_ONLY.flatMap((block) => changedPaths(running.config[block], next[block], block))
-    let snapshot = loaded.snapshot
     if (pendingRestart.length > 0) {
-      // The running values of restart-only blocks, the new values of everything else. JSON is YAML,
-      // and both halves were already valid, so this load cannot fail.
-      const merged = { ...next, ...Object.fromEntries(RESTART_ONLY.map((block) => [block, running.config[block]])) }
-      snapshot = (loadConfigText(JSON.stringify(merged), source, overrides) as { snapshot: Snapshot }).snapshot
       log.warn({ pendingRestart }, 'configuration changes that take effect only after a restart are kept at their running values')
     }
+    const snapshot = compile(pendingRestart.length > 0 ? keepRunning(next, running.config) : next, source)
     if (snapshot.hash === running.hash) {
       this.#status = { ...this.#status, errors: [], pendingRestart }
       return { result: 'unchanged', errors: [], pendingRestart, snapshot: running }

@@ -1,0 +1,36 @@
+// Serving from the configuration source the command line picked: validate its first text, then hand it to
+// serve(), which follows it. The same for a file and for a ConfigMap.
+import { loadConfigText, type LoadResult, type Overrides } from '../config/load.ts'
+import type { ReloadReporter } from '../config/reload.ts'
+import type { ConfigSource } from '../config/source.ts'
+import { serve } from '../server.ts'
+import type { Io } from './io.ts'
+import { reportInvalid } from './report.ts'
+
+export interface Mode {
+  /** No source: the built-in defaults, nothing to follow. */
+  source: ConfigSource | undefined
+  reporter?: (ReloadReporter & { refused (errors: string[]): Promise<void> }) | undefined
+  /** Releases what the mode holds besides the source (the stand-in, the Event recorder). */
+  close: () => Promise<void>
+}
+
+export function loadMode (mode: Mode, overrides: Overrides): LoadResult {
+  return loadConfigText(mode.source?.text ?? '', mode.source?.name ?? 'defaults', overrides)
+}
+
+/** Serve until shutdown; the exit code. An invalid first text is reported (and recorded) instead. */
+export async function serveMode (mode: Mode, overrides: Overrides, version: string, io: Io): Promise<number> {
+  const loaded = loadMode(mode, overrides)
+  if (!loaded.ok) {
+    await mode.reporter?.refused(loaded.errors)
+    await mode.source?.stop()
+    await mode.close()
+    return reportInvalid(loaded.errors, io)
+  }
+  const running = await serve(loaded.snapshot, { version, overrides, source: mode.source, reporter: mode.reporter })
+  io.started?.(running)
+  const code = await running.done
+  await mode.close()
+  return code
+}

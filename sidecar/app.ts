@@ -11,11 +11,11 @@ import { Admission, AdmissionRejected } from './admission.ts'
 import { ByteCounter, collect, lingeringClose } from './body.ts'
 import type { ConfigStore } from './config/store.ts'
 import type { Snapshot } from './config/load.ts'
-import { decideActual, decidePreflight, isPreflight, type CorsDecision } from './cors/decide.ts'
+import type { CorsDecision } from './cors/decide.ts'
 import { BodyIdleError, ERRORS, errorBody, UpstreamDeadlineError, upstreamErrorCode, type ErrorCode } from './errors.ts'
 import { countDenial, statusClass, type Metrics, type UpstreamErrorKind } from './metrics.ts'
-import { matchRoute } from './routes.ts'
 import { forwardedHeaders, HOP_BY_HOP, rawError, requestId, selfOrigin } from './forwarding.ts'
+import { gate } from './http/gate.ts'
 import { createUpstreamPool, REPLAYABLE_BODY_BYTES } from './upstream-pool.ts'
 import { WebSocketProxy } from './websocket.ts'
 
@@ -208,13 +208,6 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     done(null, payload.pipe(counter))
   })
 
-  // The report-only policy (`shadow`) is decided on every CORS request and never applied: operators
-  // see whom a candidate allowlist would treat differently before they promote it (issue 5).
-  const compareShadow = (request: FastifyRequest, active: CorsDecision, shadow: CorsDecision): void => {
-    m.shadowDecisions.inc({ active: active.outcome, shadow: shadow.outcome })
-    if (shadow.outcome !== active.outcome) request.shadow = shadow
-  }
-
   app.addHook('onRequest', async (request, reply) => {
     const snap = deps.store.current()
     request.snap = snap
@@ -223,72 +216,41 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     reply.header('x-request-id', request.id)
     // Draining: this answer ends its connection, so the client opens its next one elsewhere.
     if (draining()) reply.header('connection', 'close')
-    const origin = headers.origin
     m.inFlight.inc()
     reply.raw.once('close', () => m.inFlight.dec())
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
-    if (headers.host === undefined && raw.httpVersion === '1.1') return sendError(reply, 'bad_request', 'The Host header is required.')
-
-    // 2. Preflights are always answered here: never forwarded, never queued, never routed.
-    const acrm = headers['access-control-request-method']
-    if (isPreflight(raw.method as string, origin, acrm)) {
-      const facts = {
-        method: 'OPTIONS',
-        origin,
-        requestMethod: acrm,
-        requestHeaders: headers['access-control-request-headers'],
-        requestPrivateNetwork: headers['access-control-request-private-network'] as string | undefined
-      }
-      const d = decidePreflight(snap.cors, facts)
-      request.cors = d
-      if (snap.shadow !== undefined) compareShadow(request, d, decidePreflight(snap.shadow, facts))
-      reply.header('vary', d.vary)
-      m.preflights.inc({ result: d.outcome, cors_entry: d.matched ?? '' })
-      if (d.outcome === 'denied') countDenial(m, d)
-      if (d.outcome === 'denied') return sendError(reply, 'cors_preflight_denied', `The CORS preflight was denied: ${(d.failures[0] as { detail: string }).detail}.`)
-      reply.headers(d.headers)
-      // Content-Length: 0 for older Safari (CORS-NOTES); any 2xx is a success per Fetch.
-      return reply.code(204).header('content-length', '0').send()
-    }
-
-    const facts = {
+    const origin = headers.origin
+    const verdict = gate(snap, {
       method: raw.method as string,
+      url: raw.url as string,
+      httpVersion: raw.httpVersion,
+      host: headers.host,
       origin,
-      selfOrigin: origin === undefined ? undefined : selfOrigin(raw, trustProxy)
-    }
-    const d = decideActual(snap.cors, facts)
+      selfOrigin: origin === undefined ? undefined : selfOrigin(raw, trustProxy),
+      requestMethod: headers['access-control-request-method'],
+      requestHeaders: headers['access-control-request-headers'],
+      requestPrivateNetwork: headers['access-control-request-private-network'] as string | undefined,
+      // Node keeps at most its maxHeadersCount (2000) lines; our limit is at most 1000, so this sees it.
+      headerCount: raw.rawHeaders.length / 2,
+      contentLength: headers['content-length']
+    })
+    const d = verdict.cors
     request.cors = d
-    if (snap.shadow !== undefined && origin !== undefined) compareShadow(request, d, decideActual(snap.shadow, facts))
-    if (d.outcome === 'denied') countDenial(m, d)
-    if (d.vary !== undefined) reply.header('vary', d.vary)
-    // Sidecar-generated errors carry the same CORS headers as a success, so the page can read them:
-    // every refusal below comes after this line.
-    reply.headers(d.headers)
-
-    // Node keeps at most its maxHeadersCount (2000) lines; our limit is at most 1000, so this sees it.
-    if (raw.rawHeaders.length / 2 > snap.config.limits.maxHeaders) return sendError(reply, 'headers_too_large')
-
-    // 3. Route allowlist.
-    const match = matchRoute(snap.routes, raw.url as string, raw.method as string)
-    if (match.kind === 'bad_path') return sendError(reply, 'bad_path')
-    if (match.kind === 'not_found') return sendError(reply, 'not_found')
-    request.route = match.route
-    if (match.kind === 'method_not_allowed') {
-      reply.header('allow', match.allow)
-      return sendError(reply, 'method_not_allowed')
+    request.route = verdict.route
+    if (d !== undefined) {
+      // The report-only policy (`shadow`) is decided on every CORS request and never applied:
+      // operators see whom a candidate allowlist would treat differently before promoting it.
+      const shadow = verdict.shadow
+      if (shadow !== undefined) {
+        m.shadowDecisions.inc({ active: d.outcome, shadow: shadow.outcome })
+        if (shadow.outcome !== d.outcome) request.shadow = shadow
+      }
+      if (d.preflight) m.preflights.inc({ result: d.outcome, cors_entry: d.matched ?? '' })
+      if (d.outcome === 'denied') countDenial(m, d)
     }
-
-    // 4. Origin enforcement: a disallowed cross-origin request never reaches the upstream.
-    if (d.outcome === 'denied' && snap.cors.settings.enforce) {
-      return sendError(reply, 'cors_origin_denied', `This origin is not allowed by the CORS policy of this API (${d.reason}).`)
-    }
-
-    const length = headers['content-length']
-    if (length !== undefined && Number(length) > snap.config.limits.maxBodyBytes) {
-      // The body is left unread: close the connection rather than drain it.
-      reply.header('connection', 'close')
-      return sendError(reply, 'payload_too_large')
-    }
+    reply.headers(verdict.headers)
+    // Content-Length: 0 for older Safari; any 2xx is a success per Fetch.
+    if (verdict.kind === 'preflight') return reply.code(204).header('content-length', '0').send()
+    if (verdict.kind === 'refuse') return sendError(reply, verdict.code, verdict.message)
   })
 
   const forward = (request: FastifyRequest, reply: FastifyReply, slot: () => void): void => {

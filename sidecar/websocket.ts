@@ -13,9 +13,10 @@ import WebSocket, { WebSocketServer, type RawData } from 'ws'
 import { AdmissionRejected, type Admission } from './admission.ts'
 import type { Snapshot } from './config/load.ts'
 import type { ConfigStore } from './config/store.ts'
-import { decideActual, TOKEN, type CorsDecision } from './cors/decide.ts'
+import { TOKEN, type CorsDecision } from './cors/decide.ts'
 import { ERRORS, type ErrorCode } from './errors.ts'
 import { forwardedHeaders, HOP_BY_HOP, rawError, requestId, selfOrigin } from './forwarding.ts'
+import { gateUpgrade } from './http/gate.ts'
 import type { Metrics, WebSocketClosedBy, WebSocketDirection } from './metrics.ts'
 
 export interface WebSocketProxyDeps {
@@ -166,26 +167,27 @@ export class WebSocketProxy {
     }
 
     if (!this.wants(req, snap)) return refuse('upgrade_refused')
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
-    if (req.headers.host === undefined) return refuse('bad_request', 'The Host header is required.')
+    // The checks every request meets (Host, header count, CORS), as the HTTP path meets them.
+    const verdict = gateUpgrade(snap, {
+      method: 'GET',
+      url: req.url as string,
+      httpVersion: req.httpVersion,
+      host: req.headers.host,
+      origin,
+      selfOrigin: origin === undefined ? undefined : selfOrigin(req, trustProxy),
+      headerCount: req.rawHeaders.length / 2
+    })
+    cors = verdict.cors
+    if (cors !== undefined && verdict.shadow !== undefined) {
+      m.shadowDecisions.inc({ active: cors.outcome, shadow: verdict.shadow.outcome })
+      if (verdict.shadow.outcome !== cors.outcome) shadow = verdict.shadow
+    }
+    if (verdict.kind === 'refuse') return refuse(verdict.code, verdict.message)
     if (closing()) return refuse('shutting_down', undefined, { 'retry-after': RETRY_AFTER_SECONDS })
-    if (req.rawHeaders.length / 2 > snap.config.limits.maxHeaders) return refuse('headers_too_large')
     const offered = protocols(req.headers['sec-websocket-protocol'])
     if (!KEY.test(String(req.headers['sec-websocket-key'])) || !VERSIONS.has(String(req.headers['sec-websocket-version'])) || offered === undefined) {
       return refuse('bad_request', 'The WebSocket handshake is malformed (RFC 6455 §4.1).')
     }
-
-    // The CORS decision and its wording are the HTTP path's. Unlike HTTP, cors.enforce: false does
-    // not let a denied origin through: no browser check protects what a WebSocket reads.
-    const facts = { method: 'GET', origin, selfOrigin: origin === undefined ? undefined : selfOrigin(req, trustProxy) }
-    cors = decideActual(snap.cors, facts)
-    if (snap.shadow !== undefined && origin !== undefined) {
-      const s = decideActual(snap.shadow, facts)
-      m.shadowDecisions.inc({ active: cors.outcome, shadow: s.outcome })
-      if (s.outcome !== cors.outcome) shadow = s
-    }
-    if (cors.outcome === 'denied') return refuse('cors_origin_denied', `This origin is not allowed by the CORS policy of this API (${cors.reason}).`)
-    if (cors.outcome === 'none' && !ws.allowMissingOrigin) return refuse('origin_required')
     if (this.#sessions.size + this.#pending.size >= ws.maxConnections) return refuse('websocket_limit', undefined, { 'retry-after': RETRY_AFTER_SECONDS })
 
     // From here until the handshake, a client that leaves must be noticed: read (and keep) anything

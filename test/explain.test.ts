@@ -11,7 +11,7 @@ cors:
 routes: [{ path: /process/text, methods: [POST] }]
 `)
 const req = (r: Partial<ExplainRequest>): ExplainRequest => ({ origin: 'https://app.example.com', method: 'POST', headers: [], privateNetwork: false, path: undefined, ...r })
-const run = (r: Partial<ExplainRequest>, s = snap) => explain(s.cors, s.routes, req(r))
+const run = (r: Partial<ExplainRequest>, s = snap) => explain(s, req(r))
 
 t.test('a simple request needs no preflight and is allowed', async (t) => {
   const e = run({ path: '/process/text' })
@@ -86,4 +86,23 @@ t.test('with enforce: false a denied request is forwarded without CORS headers',
   t.equal(e.verdict, 'denied')
   t.equal(e.actual?.status, undefined)
   t.match(formatExplanation(e), /cors\.enforce is false: forwarded without CORS headers/)
+})
+
+t.test('a same-origin request is allowed, as live traffic treats it, and needs no CORS headers', async (t) => {
+  const strict = snapshot('cors: { allowedOrigins: [https://app.example.com] }\nroutes: [{ path: /process/text, methods: [POST] }]')
+  const e = run({ origin: 'https://api.example.com', selfOrigin: 'https://api.example.com', path: '/process/text' }, strict)
+  t.equal(e.verdict, 'allowed')
+  t.equal(e.actual?.decision.outcome, 'same_origin')
+  t.equal(e.actual?.status, undefined, 'forwarded')
+  t.same(e.actual?.decision.headers, {}, 'no CORS headers')
+  t.equal(run({ origin: 'https://api.example.com', path: '/process/text' }, strict).verdict, 'denied', 'from another origin, the same request is denied')
+})
+
+t.test('every refusal carries the status and code live traffic gets', async (t) => {
+  t.match(run({ path: '/metrics' }).actual, { status: 404, code: 'not_found' })
+  t.match(run({ path: '/process/text', method: 'GET' }).actual, { status: 405, code: 'method_not_allowed' })
+  t.match(run({ path: '/a/../metrics' }).actual, { status: 400, code: 'bad_path' })
+  t.match(run({ origin: 'https://elsewhere.test', path: '/process/text' }).actual, { status: 403, code: 'cors_origin_denied' })
+  t.match(run({ headers: ['authorization'] }).preflight, { status: 403, code: 'cors_preflight_denied' })
+  t.match(run({ headers: ['x-a'] }).preflight, { status: 204, code: undefined })
 })

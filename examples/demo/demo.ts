@@ -103,7 +103,7 @@ function site (config: () => PageConfig, policy: string, overrides: Overrides) {
       // Read again on every call: the sidecar reloads the file too, so both follow an edit.
       const loaded = await loadConfig(policy, overrides)
       if (!loaded.ok) return json(res, 200, { origin, verdict: 'invalid_policy', failures: [], hints: loaded.errors, text: loaded.errors.join('\n') })
-      const e = explain(loaded.snapshot.cors, loaded.snapshot.routes, { origin, method: 'POST', headers: ['content-type'], privateNetwork: false, path: '/process/text' })
+      const e = explain(loaded.snapshot, { origin, method: 'POST', headers: ['content-type'], privateNetwork: false, path: '/process/text' })
       // The page's JSON POST is always preflighted, and the preflight is where an origin is refused.
       const preflight = e.preflight as NonNullable<typeof e.preflight>
       return json(res, 200, { origin, verdict: e.verdict, failures: preflight.decision.failures, hints: e.hints, text: formatExplanation(e) })

@@ -1,9 +1,12 @@
-// `explain`: what the policy decides for one browser request, why, and the exact response headers.
-// It runs the very functions that answer live requests (cors/decide.ts), so it cannot disagree with them.
-import { decideActual, decidePreflight, parseRequestHeaders, SAFELISTED_METHODS, type CorsDecision } from '../cors/decide.ts'
+// `explain`: what the sidecar decides for one browser request, why, and the exact response headers.
+// It runs the gate that answers live requests (http/gate.ts): every check, and every status, is the
+// one live traffic gets, so explain cannot disagree with it.
+import type { Snapshot } from '../config/load.ts'
+import { parseRequestHeaders, SAFELISTED_METHODS, type CorsDecision } from '../cors/decide.ts'
 import { parseRequestOrigin } from '../cors/origin.ts'
 import type { CorsPolicy } from '../cors/policy.ts'
-import { matchRoute, type RouteTable } from '../routes.ts'
+import { ERRORS, type ErrorCode } from '../errors.ts'
+import { gate, type RequestFacts, type Verdict } from '../http/gate.ts'
 
 export interface ExplainRequest {
   origin: string | undefined
@@ -12,13 +15,16 @@ export interface ExplainRequest {
   headers: string[]
   privateNetwork: boolean
   path: string | undefined
+  /** The sidecar's own origin as the page addresses it: a page there makes same-origin requests. */
+  selfOrigin?: string | undefined
 }
 
 export interface Explanation {
   request: ExplainRequest
   preflightNeeded: boolean
-  preflight: { decision: CorsDecision; status: number } | undefined
-  actual: { decision: CorsDecision; status: number | undefined } | undefined
+  preflight: { decision: CorsDecision; status: number; code: ErrorCode | undefined } | undefined
+  /** status and code undefined: forwarded to the upstream. */
+  actual: { decision: CorsDecision; status: number | undefined; code: ErrorCode | undefined } | undefined
   route: string | undefined
   verdict: 'allowed' | 'denied' | 'not_cors'
   hints: string[]
@@ -47,34 +53,39 @@ function hintsFor (policy: CorsPolicy, req: ExplainRequest, decision: CorsDecisi
   return hints
 }
 
-export function explain (policy: CorsPolicy, routes: RouteTable, req: ExplainRequest): Explanation {
+/** A request as the gate sees it, from what explain was told; Host is always present. */
+function facts (req: ExplainRequest, extra: Partial<RequestFacts>): RequestFacts {
+  return { method: req.method, url: req.path, httpVersion: '1.1', host: 'explain', origin: req.origin, selfOrigin: req.selfOrigin, headerCount: 0, ...extra }
+}
+
+/** What the sidecar answers itself, if anything: the status and error code of a refusal. */
+function answered (v: Verdict): { status: number | undefined; code: ErrorCode | undefined } {
+  if (v.kind === 'refuse') return { status: ERRORS[v.code].status, code: v.code }
+  return { status: v.kind === 'preflight' ? 204 : undefined, code: undefined }
+}
+
+export function explain (snap: Snapshot, req: ExplainRequest): Explanation {
+  const policy = snap.cors
   const requested = parseRequestHeaders(req.headers.join(','))
   // Fetch sends a preflight for a non-safelisted method, any non-safelisted header, or a private-network request.
   const preflightNeeded = req.origin !== undefined &&
     (!SAFELISTED_METHODS.has(req.method) || !requested.ok || requested.names.length > 0 || req.privateNetwork)
   let preflight: Explanation['preflight']
   if (preflightNeeded) {
-    const decision = decidePreflight(policy, {
+    const v = gate(snap, facts(req, {
       method: 'OPTIONS',
-      origin: req.origin,
       requestMethod: req.method,
       requestHeaders: req.headers.join(','),
       requestPrivateNetwork: req.privateNetwork ? 'true' : undefined
-    })
-    preflight = { decision, status: decision.outcome === 'allowed' ? 204 : 403 }
+    }))
+    preflight = { decision: v.cors as CorsDecision, ...answered(v) as { status: number; code: ErrorCode | undefined } }
   }
   let actual: Explanation['actual']
   let route: string | undefined
   if (preflight === undefined || preflight.decision.outcome === 'allowed') {
-    const decision = decideActual(policy, { method: req.method, origin: req.origin })
-    let status: number | undefined
-    if (req.path !== undefined) {
-      const m = matchRoute(routes, req.path, req.method)
-      route = m.kind === 'ok' || m.kind === 'method_not_allowed' ? m.route : undefined
-      status = m.kind === 'bad_path' ? 400 : m.kind === 'not_found' ? 404 : m.kind === 'method_not_allowed' ? 405 : undefined
-    }
-    if (status === undefined && decision.outcome === 'denied' && policy.settings.enforce) status = 403
-    actual = { decision, status }
+    const v = gate(snap, facts(req, {}))
+    route = v.route
+    actual = { decision: v.cors as CorsDecision, ...answered(v) }
   }
   const failed = preflight?.decision.outcome === 'denied' ? preflight.decision : actual?.decision.outcome === 'denied' ? actual.decision : undefined
   const verdict = req.origin === undefined ? 'not_cors' : failed === undefined ? 'allowed' : 'denied'

@@ -24,8 +24,9 @@ export const USAGE = `Usage:
   pai-cors-sidecar --check-config [FILE]
       Validate a configuration; print every problem with its path; exit 0 when valid, 2 when not.
   pai-cors-sidecar explain [--config FILE] --origin ORIGIN [--method M] [--header NAME]... [--path P]
-                   [--private-network] [--json]
-      Show what the CORS policy decides for one browser request, why, and the exact response headers.
+                   [--private-network] [--self-origin ORIGIN] [--json]
+      Show what the sidecar decides for one browser request, why, and the exact response headers.
+      --self-origin is the sidecar's own origin as pages address it: a page there is same-origin.
 
 Environment: PAI_SIDECAR_CONFIG, PAI_SIDECAR_UPSTREAM, PAI_SIDECAR_ALLOW_ORIGINS (comma-separated),
 PAI_SIDECAR_PORT, PAI_SIDECAR_ADMIN_PORT, PAI_SIDECAR_LOG_LEVEL, PAI_SIDECAR_CONFIG_SOURCE,
@@ -50,6 +51,7 @@ const OPTIONS = {
   header: { type: 'string', multiple: true },
   path: { type: 'string' },
   'private-network': { type: 'boolean' },
+  'self-origin': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' }
@@ -165,8 +167,9 @@ async function explainCommand (v: Values, mode: Mode, overrides: Overrides, io: 
     return 64
   }
   const snap = result.snapshot
-  const e = explain(snap.cors, snap.routes, {
+  const e = explain(snap, {
     origin: v.origin,
+    selfOrigin: v['self-origin'],
     method: v.method ?? 'GET',
     headers: v.header ?? [],
     privateNetwork: v['private-network'] === true,

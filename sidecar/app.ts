@@ -12,7 +12,7 @@ import { ByteCounter, collect, lingeringClose } from './body.ts'
 import type { ConfigStore } from './config/store.ts'
 import type { Snapshot } from './config/load.ts'
 import type { CorsDecision } from './cors/decide.ts'
-import { BodyIdleError, ERRORS, errorBody, UpstreamDeadlineError, upstreamErrorCode, type ErrorCode } from './errors.ts'
+import { BodyDeadlineError, BodyIdleError, ERRORS, errorBody, UpstreamDeadlineError, upstreamErrorCode, type ErrorCode } from './errors.ts'
 import { countDenial, statusClass, type Metrics, type UpstreamErrorKind } from './metrics.ts'
 import { forwardedHeaders, HOP_BY_HOP, rawError, requestId, selfOrigin } from './forwarding.ts'
 import { gate } from './http/gate.ts'
@@ -199,7 +199,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   app.addContentTypeParser('*', (req, payload, done) => {
     const declared = req.headers['content-length']
     if (declared !== undefined && Number(declared) <= REPLAYABLE_BODY_BYTES) {
-      collect(payload, req.snap.ms.bodyIdleTimeout, done)
+      collect(payload, req.snap.ms.bodyIdleTimeout, req.snap.ms.requestTimeout, done)
       return
     }
     const counter = new ByteCounter(req.snap.config.limits.maxBodyBytes)
@@ -422,8 +422,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   app.setErrorHandler((err, request, reply) => {
     // @fastify/rate-limit throws what errorResponseBuilder built; its Retry-After header is already set.
     if ((err as { code?: string }).code === 'rate_limited') { sendError(reply, 'rate_limited'); return }
-    // A held body that stopped arriving (limits.bodyIdleTimeout): the rest is not drained.
-    if (err instanceof BodyIdleError) { reply.header('connection', 'close'); sendError(reply, 'request_timeout'); return }
+    // A held body that stopped arriving (limits.bodyIdleTimeout) or came too slowly
+    // (upstream.requestTimeout): the client's delay, not the upstream's. The rest is not drained.
+    if (err instanceof BodyIdleError || err instanceof BodyDeadlineError) { reply.header('connection', 'close'); sendError(reply, 'request_timeout'); return }
     // Fastify's own refusals of a malformed request (e.g. an unparsable Content-Type) are the
     // client's fault: a 400, not a 500. Its message may quote the request, so it is not logged.
     const status = (err as { statusCode?: number }).statusCode

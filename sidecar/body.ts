@@ -4,7 +4,7 @@
 // limits.bodyIdleTimeout (slow-loris): 408.
 import type { Socket } from 'node:net'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
-import { BodyIdleError, BodyTooLargeError } from './errors.ts'
+import { BodyDeadlineError, BodyIdleError, BodyTooLargeError } from './errors.ts'
 
 /**
  * Counts a body as it streams, without buffering it. Past `limit` it fails the stream, which aborts
@@ -46,23 +46,28 @@ export class ByteCounter extends Transform {
 
 /**
  * Reads a small body of declared length into one Buffer. A client that sends nothing for `idleMs`
- * gets a BodyIdleError (the rest is left unread: the answer closes the connection). A client that
- * goes away gets nothing: there is nobody to answer, and fastify's onRequestAbort logs it.
+ * gets a BodyIdleError, and one whose body is not complete within `deadlineMs` a BodyDeadlineError
+ * (no slot is held meanwhile, but a connection is: a trickle cannot keep it for ever). Either way
+ * the rest is left unread and the answer closes the connection. A client that goes away gets
+ * nothing: there is nobody to answer, and fastify's onRequestAbort logs it.
  */
-export function collect (payload: Readable, idleMs: number, done: (err: Error | null, body?: Buffer) => void): void {
+export function collect (payload: Readable, idleMs: number, deadlineMs: number, done: (err: Error | null, body?: Buffer) => void): void {
   const chunks: Buffer[] = []
   let size = 0
   const stop = (): void => {
     clearTimeout(idle)
+    clearTimeout(deadline)
     payload.removeListener('data', onData)
     payload.removeListener('end', onEnd)
     payload.removeListener('close', onClose)
   }
-  const idle = setTimeout(() => {
+  const fail = (err: Error): void => {
     stop()
     payload.pause()
-    done(new BodyIdleError(idleMs))
-  }, idleMs)
+    done(err)
+  }
+  const idle = setTimeout(() => { fail(new BodyIdleError(idleMs)) }, idleMs)
+  const deadline = setTimeout(() => { fail(new BodyDeadlineError(deadlineMs)) }, deadlineMs)
   const onData = (chunk: Buffer): void => {
     idle.refresh()
     chunks.push(chunk)

@@ -32,6 +32,9 @@ export class ConnectionDrain {
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))
     })
+    // An upgraded socket is no longer HTTP: the WebSocket proxy (websocket.ts) owns it and closes it
+    // with 1001 after the delay. (That proxy listens for 'upgrade' too, so this listener answers nothing.)
+    server.on('upgrade', (_req, socket: Tracked) => { this.#sockets.delete(socket) })
     server.closeIdleConnections = () => { this.#closeIdle() }
   }
 

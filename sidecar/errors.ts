@@ -47,6 +47,14 @@ export class BodyIdleError extends Error {
   }
 }
 
+/** Raised when a body held before forwarding is not complete within upstream.requestTimeout. */
+export class BodyDeadlineError extends Error {
+  readonly code = 'PAI_BODY_DEADLINE'
+  constructor (ms: number) {
+    super(`the request body did not arrive within ${ms} ms`)
+  }
+}
+
 /** Raised when upstream.requestTimeout passes before the upstream answered: aborts the exchange (504). */
 export class UpstreamDeadlineError extends Error {
   readonly code = 'PAI_UPSTREAM_DEADLINE'

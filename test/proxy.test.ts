@@ -32,7 +32,7 @@ t.teardown(async () => { await sc.close(); await up.close() })
 const json = { 'content-type': 'application/json' }
 
 /** A raw request, for header shapes fetch() will not send (repeated headers, odd spacing). */
-function rawRequest (path: string, method: string, headers: [string, string][]): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function rawRequest (path: string, method: string, headers: [string, string][], body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const url = new URL(sc.url)
     // Raw header arrays get no defaults from Node, so Host is added here.
@@ -44,7 +44,7 @@ function rawRequest (path: string, method: string, headers: [string, string][]):
       res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, body }))
     })
     req.on('error', reject)
-    req.end()
+    req.end(body)
   })
 }
 
@@ -252,4 +252,16 @@ t.test('an upstream 503 is relayed once, never retried against the busy GPU', as
   t.equal(res.status, 503)
   t.same(await res.json(), { detail: 'busy' })
   t.equal(up.received.length, before + 1, 'exactly one upstream request')
+})
+
+t.test('a held body is forwarded with the client\'s own Content-Type and Content-Length, or none', async (t) => {
+  const typed = await fetch(`${sc.url}/process/text`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': 'typed-1' }, body: '{"text":["é"]}' })
+  t.equal(typed.status, 200)
+  const rec = receivedWith(up, 'typed-1')
+  t.equal(rec?.headers['content-type'], 'application/json; charset=utf-8', 'parameters and all, not a parsed media type')
+  t.equal(rec?.headers['content-length'], String(Buffer.byteLength('{"text":["é"]}')))
+  t.equal(rec?.bytes, Buffer.byteLength('{"text":["é"]}'))
+  const untyped = await rawRequest('/process/text', 'POST', [['Content-Length', '2'], ['X-Request-Id', 'untyped-1']], '{}')
+  t.equal(untyped.status, 200)
+  t.equal(receivedWith(up, 'untyped-1')?.headers['content-type'], undefined, 'no Content-Type is invented')
 })

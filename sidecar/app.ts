@@ -1,6 +1,6 @@
 // The public application: request id → CORS preflight → route allowlist → origin enforcement →
 // forward (DESIGN.md, "Request path"). It builds a fastify instance and never listens (main.ts does).
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
@@ -16,6 +16,7 @@ import { BodyDeadlineError, BodyIdleError, ERRORS, errorBody, UpstreamDeadlineEr
 import { countDenial, statusClass, type Metrics, type UpstreamErrorKind } from './metrics.ts'
 import { forwardedHeaders, HOP_BY_HOP, rawError, requestId, selfOrigin } from './forwarding.ts'
 import { gate } from './http/gate.ts'
+import { earlyPreflight } from './http/preflight.ts'
 import { createUpstreamPool, REPLAYABLE_BODY_BYTES } from './upstream-pool.ts'
 import { WebSocketProxy } from './websocket.ts'
 
@@ -114,19 +115,25 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   const m = deps.metrics
   const closing = deps.closing ?? (() => false)
   const draining = deps.draining ?? (() => false)
+  const early = earlyPreflight({ current: () => deps.store.current(), metrics: m, logger: deps.logger, draining })
   const app = Fastify({
-    http: {
-      maxHeaderSize: initial.config.server.maxHeaderBytes,
-      headersTimeout: initial.ms.headersTimeout,
-      // Node checks header and request timeouts on this interval (default 30 s, too coarse for 10 s).
-      connectionsCheckingInterval: Math.min(1000, initial.ms.headersTimeout),
-      // Node would answer a missing Host with an empty 400; onRequest answers it in our JSON.
-      requireHostHeader: false
+    // The server is ours so that an allowed preflight is answered before fastify sees it (its
+    // answer is precomputed: http/preflight.ts); everything else goes to fastify's handler.
+    serverFactory: (handler) => {
+      const server = createServer({
+        maxHeaderSize: initial.config.server.maxHeaderBytes,
+        headersTimeout: initial.ms.headersTimeout,
+        // Node checks header and request timeouts on this interval (default 30 s, too coarse for 10 s).
+        connectionsCheckingInterval: Math.min(1000, initial.ms.headersTimeout),
+        // Node would answer a missing Host with an empty 400; the gate answers it in our JSON.
+        requireHostHeader: false,
+        keepAliveTimeout: initial.ms.keepAliveTimeout,
+        // No cap on receiving a whole request: a 50 MB upload on a slow link is legitimate. Idle
+        // bodies are cut by limits.bodyIdleTimeout instead, and slow headers by server.headersTimeout.
+        requestTimeout: 0
+      }, (req, res) => { if (!early(req, res)) handler(req, res) })
+      return server
     },
-    keepAliveTimeout: initial.ms.keepAliveTimeout,
-    // No cap on receiving a whole request: a 50 MB upload on a slow link is legitimate. Idle bodies
-    // are cut by limits.bodyIdleTimeout instead, and slow headers by server.headersTimeout.
-    requestTimeout: 0,
     clientErrorHandler: clientErrorHandler(deps.metrics, deps.logger),
     loggerInstance: deps.logger,
     // Fastify's own request lines log the URL with its query string: off; onResponse writes ours.

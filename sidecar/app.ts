@@ -5,8 +5,6 @@ import { performance } from 'node:perf_hooks'
 import type { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import rateLimit from '@fastify/rate-limit'
-import replyFrom from '@fastify/reply-from'
 import { Admission, AdmissionRejected } from './admission.ts'
 import { ByteCounter, collect, lingeringClose } from './body.ts'
 import type { ConfigStore } from './config/store.ts'
@@ -16,6 +14,8 @@ import { BodyDeadlineError, BodyIdleError, ERRORS, errorBody, UpstreamDeadlineEr
 import { countDenial, statusClass, type Metrics, type UpstreamErrorKind } from './metrics.ts'
 import { forwardedHeaders, HOP_BY_HOP, rawError, requestId, selfOrigin } from './forwarding.ts'
 import { gate } from './http/gate.ts'
+import { RateLimiter } from './http/rate-limit.ts'
+import { relay, type Forwarded } from './http/relay.ts'
 import { earlyPreflight } from './http/preflight.ts'
 import { createUpstreamPool, REPLAYABLE_BODY_BYTES } from './upstream-pool.ts'
 import { WebSocketProxy } from './websocket.ts'
@@ -33,24 +33,10 @@ export interface PublicAppDeps {
   closing?: () => boolean
 }
 
-/** What happened on the way to the upstream and back, for the log line and the metrics. */
-interface Forwarded {
-  start: number
-  status: number | undefined
-  ms: number | undefined
-  /** Body bytes sent up and relayed back, counted as they stream. */
-  bytesIn: () => number
-  bytesOut: () => number
-}
 
 /** Retry-After for the 503s of a full or slow queue: short, since a slot frees as soon as one request ends. */
 const RETRY_AFTER_SECONDS = '1'
 
-const UPSTREAM_ERROR_KIND: Partial<Record<ErrorCode, UpstreamErrorKind>> = {
-  upstream_unavailable: 'connect',
-  upstream_timeout: 'timeout',
-  upstream_error: 'reset'
-}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -71,13 +57,6 @@ declare module 'fastify' {
   }
 }
 
-function mergeVary (upstream: string | string[], ours: string): string {
-  const existing = (Array.isArray(upstream) ? upstream.join(',') : upstream).split(',').map((v) => v.trim()).filter((v) => v !== '')
-  if (existing.includes('*')) return '*'
-  const lower = new Set(existing.map((v) => v.toLowerCase()))
-  for (const v of ours.split(', ')) if (!lower.has(v.toLowerCase())) existing.push(v)
-  return existing.join(', ')
-}
 
 const round = (ms: number): number => Math.round(ms * 100) / 100
 
@@ -155,24 +134,23 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   app.decorateRequest('shadow', undefined)
 
   const upstream = initial.config.upstream
-  await app.register(replyFrom, {
-    base: upstream.url,
-    disableRequestLogging: true,
-    undici: createUpstreamPool(upstream.url, {
-      connections: upstream.maxConcurrent,
-      pipelining: 1,
-      connect: { timeout: initial.ms.connectTimeout },
-      keepAliveTimeout: initial.ms.upstreamKeepAliveTimeout,
-      // Time for the model to start answering, and the longest silence within its answer; the whole
-      // exchange is capped by upstream.requestTimeout in forward().
-      headersTimeout: Math.min(initial.ms.upstreamHeadersTimeout, initial.ms.requestTimeout),
-      bodyTimeout: initial.ms.requestTimeout,
-      onRetry: (requestId) => {
-        m.upstreamRetries.inc({ reason: 'reused_connection_closed' })
-        deps.logger.info({ requestId, reason: 'reused_connection_closed' }, 'the upstream closed a reused connection before answering: sent again on a fresh connection')
-      }
-    })
+  const pool = createUpstreamPool(upstream.url, {
+    connections: upstream.maxConcurrent,
+    pipelining: 1,
+    connect: { timeout: initial.ms.connectTimeout },
+    keepAliveTimeout: initial.ms.upstreamKeepAliveTimeout,
+    // Time for the model to start answering, and the longest silence within its answer; the whole
+    // exchange is capped by upstream.requestTimeout in the relay.
+    headersTimeout: Math.min(initial.ms.upstreamHeadersTimeout, initial.ms.requestTimeout),
+    bodyTimeout: initial.ms.requestTimeout,
+    onRetry: (requestId) => {
+      m.upstreamRetries.inc({ reason: 'reused_connection_closed' })
+      deps.logger.info({ requestId, reason: 'reused_connection_closed' }, 'the upstream closed a reused connection before answering: sent again on a fresh connection')
+    }
   })
+  // After the server has closed (and so every exchange ended): fastify runs onClose hooks last-in first.
+  app.addHook('onClose', async () => { await pool.destroy() })
+  const relayDeps = { pool, metrics: m, upstreamHost: new URL(upstream.url).host, trustProxy, sendError: (reply: FastifyReply, code: ErrorCode) => { sendError(reply, code) } }
 
   const admission = new Admission({
     maxConcurrent: upstream.maxConcurrent,
@@ -187,16 +165,6 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   // Whoever closes the app (graceful shutdown after shutdown.delay, or a test) closes the open
   // WebSockets with 1001 first: the server's close would otherwise wait on them for ever.
   app.addHook('preClose', async () => { websockets.closeAll() })
-
-  // Optional per-client limit (off by default), after the CORS and route checks so that what it
-  // refuses is real traffic; keyed by request.ip, which honours X-Forwarded-For only with trustProxy.
-  await app.register(rateLimit, {
-    hook: 'preHandler',
-    allowList: (request) => !request.snap.config.limits.rateLimit.enabled,
-    max: async (request) => request.snap.config.limits.rateLimit.max,
-    timeWindow: async (request) => request.snap.ms.rateLimitWindow,
-    errorResponseBuilder: () => ({ statusCode: 429, code: 'rate_limited', message: ERRORS.rate_limited.message })
-  })
 
   // Bodies are never parsed. A small one with a declared length is read into one Buffer before it
   // is admitted: undici then writes head and body together, and the request can be sent again if
@@ -261,18 +229,8 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   })
 
   const forward = (request: FastifyRequest, reply: FastifyReply, slot: () => void): void => {
-    // Bytes of the answer written to the client (the body, not its headers).
-    let relayed = 0
     const counter = request.bodyCounter
     const held = Buffer.isBuffer(request.body) ? request.body : undefined
-    const f: Forwarded = {
-      start: performance.now(),
-      status: undefined,
-      ms: undefined,
-      bytesIn: () => held !== undefined ? held.length : counter === undefined ? 0 : counter.seen,
-      bytesOut: () => relayed
-    }
-    request.forwarded = f
     // The gauge and the admission slot follow the upstream exchange, not the client's connection:
     // both end once the answer is fully received, the exchange failed, or the client left.
     m.upstreamInFlight.inc()
@@ -284,126 +242,27 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       slot()
     }
     counter?.watchIdle(request.snap.ms.bodyIdleTimeout)
-    // upstream.requestTimeout caps the whole exchange, from here: a slow upload must not hold a GPU
-    // slot for ever. Before the answer starts, the request body is failed, which aborts the upstream
-    // request (504); once the answer is being relayed, the only honest signal left is to cut it short.
-    let responding = false
-    let cutOff = false
-    const requestTimeout = request.snap.ms.requestTimeout
-    const deadline = setTimeout(() => {
-      cutOff = true
-      m.upstreamErrors.inc({ kind: 'timeout' })
-      request.log.warn({ timeoutMs: requestTimeout, responding }, 'upstream.requestTimeout passed: exchange cut off')
-      if (responding) reply.raw.destroy(new UpstreamDeadlineError(requestTimeout))
-      // With the body already sent, undici's headersTimeout (never longer than this) ends the wait.
-      else counter?.destroy(new UpstreamDeadlineError(requestTimeout))
-    }, requestTimeout)
-    reply.raw.once('close', () => {
-      clearTimeout(deadline)
-      release()
-    })
-    reply.from(undefined, {
-      // A held body is handed over as it is (reply-from then sets Content-Length from it, and
-      // rewriteRequestHeaders puts the client's own Content-Type back).
-      ...(held === undefined ? {} : { body: held, contentType: 'application/octet-stream' }),
-      // Never retry: reply-from retries a GET answered 503 up to ten times by default, which would
-      // multiply load on a GPU that just said it is overloaded. The client decides (Retry-After).
-      retryDelay: () => null,
-      // Its second argument is this same `reply`, typed more loosely by reply-from: `reply` is used.
-      onResponse: (req, _reply, upstreamRes) => {
-        // reply-from types this as a server response; it is undici's response to our request.
-        const res = upstreamRes as unknown as { statusCode: number; headers: Record<string, string | string[] | undefined>; stream: Readable }
-        responding = true
-        f.status = res.statusCode
-        f.ms = performance.now() - f.start
-        m.upstreamDuration.observe({ route: req.route as string, status_class: statusClass(res.statusCode) }, f.ms / 1000)
-        // The GPU's work is done once its answer is fully received: a client that reads slowly must
-        // not keep the admission slot.
-        res.stream.once('end', release)
-        // reply-from answers an invalid upstream status itself (502) before calling this.
-        if (reply.sent) { res.stream.destroy(); return }
-        // The answer is written to the socket by hand rather than sent as a stream through fastify:
-        // fastify's stream sending, with a counting Transform and pipe() between, cost ~30 % of the
-        // CPU of a small proxied request (issue 8: `npm run bench:ab`, docs/BENCHMARKS.md). The
-        // reply is hijacked only now, so everything before (errors, the 502 above) is fastify's;
-        // onResponse still runs, on the response's 'finish'; onSend hooks do not (none is
-        // registered, by us or @fastify/rate-limit: a header set in one would miss proxied
-        // answers). Status and headers are what reply-from and rewriteHeaders have put on the
-        // reply, with ours from onRequest.
-        reply.hijack()
-        const raw = reply.raw
-        raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
-        const body = res.stream
-        // An upstream failure after the headers must end the client's response (cut short, the
-        // only signal left) and be counted, instead of leaving it hanging.
-        body.once('error', (err) => {
-          // A client that went away aborts the exchange too: that is not the upstream's failure.
-          if (!cutOff && !request.raw.socket.destroyed) {
-            const kind = UPSTREAM_ERROR_KIND[upstreamErrorCode(err)] as UpstreamErrorKind
-            m.upstreamErrors.inc({ kind })
-            req.log.warn({ kind }, 'the upstream failed while its response was being relayed: cut off')
-          }
-          raw.destroy(err)
-        })
-        // Closed without its end and without an error: the answer is incomplete, never pass it off
-        // as whole (a no-op when the response is already gone).
-        body.once('close', () => { if (!body.readableEnded) raw.destroy(new Error('the upstream response closed before its end')) })
-        // A client that went away (or the deadline) closes the response early: stop reading the
-        // upstream. That is not the upstream's failure, so nothing is counted.
-        raw.once('close', () => { if (!body.readableEnded) body.destroy() })
-        // Backpressure by hand: a slow client pauses the upstream's body, its 'drain' resumes it.
-        body.on('data', (chunk: Buffer) => {
-          relayed += chunk.length
-          if (!raw.write(chunk)) body.pause()
-        })
-        raw.on('drain', () => body.resume())
-        body.once('end', () => raw.end())
-      },
-      // reply-from has already removed `Connection` and the headers it names (RFC 9110 §7.6.1).
-      rewriteRequestHeaders: (req, h) => {
-        for (const name of HOP_BY_HOP) delete h[name]
-        const type = req.headers['content-type']
-        if (held !== undefined) {
-          if (type === undefined) delete h['content-type']
-          else h['content-type'] = type
-        }
-        // Client-supplied X-Forwarded-* are believed only from a trusted proxy; otherwise replaced.
-        Object.assign(h, forwardedHeaders(req.raw as IncomingMessage, trustProxy))
-        h['x-request-id'] = req.id
-        return h
-      },
-      rewriteHeaders: (h, req) => {
-        const out: Record<string, string | string[] | undefined> = {}
-        const connection = h.connection
-        const listed = typeof connection === 'string' ? connection.toLowerCase().split(',').map((s) => s.trim()) : []
-        for (const name of Object.keys(h)) {
-          // The upstream's own CORS headers never reach the browser: the sidecar's policy is the only one.
-          if (name.startsWith('access-control-') || HOP_BY_HOP.has(name) || listed.includes(name)) continue
-          out[name] = h[name]
-        }
-        // Only forwarded requests get here, and onRequest decided CORS for every one of them.
-        const request = req as FastifyRequest
-        const vary = (request.cors as CorsDecision).vary
-        if (vary !== undefined && out.vary !== undefined) out.vary = mergeVary(out.vary as string | string[], vary)
-        out['x-request-id'] = request.id
-        return out
-      },
-      onError: (r, { error }) => {
-        release()
-        const code = upstreamErrorCode(error)
-        const kind = UPSTREAM_ERROR_KIND[code]
-        // A client that went away mid-upload fails the upstream request too: that is not the
-        // upstream's fault, and nobody is left to answer (onRequestAbort logs it).
-        if (request.raw.socket.destroyed) return
-        if (kind !== undefined && !cutOff) m.upstreamErrors.inc({ kind })
-        // The rest of an unread body is not drained: close the connection after the answer.
-        if (kind === undefined || !request.raw.complete) r.header('connection', 'close')
-        sendError(r as unknown as FastifyReply, code)
-      }
+    request.forwarded = relay(relayDeps, {
+      request,
+      reply,
+      body: held ?? counter ?? null,
+      bytesIn: () => held !== undefined ? held.length : counter === undefined ? 0 : counter.seen,
+      release
     })
   }
 
+  const limiter = new RateLimiter()
   app.all('*', async (request, reply) => {
+    // The optional per-client limit, after the gate so that what it refuses is real traffic; keyed
+    // by request.ip, which honours X-Forwarded-For only with trustProxy.
+    const limit = request.snap.config.limits.rateLimit
+    if (limit.enabled) {
+      const retryAfter = limiter.take(request.ip, limit.max, request.snap.ms.rateLimitWindow)
+      if (retryAfter !== undefined) {
+        reply.header('retry-after', String(retryAfter))
+        return sendError(reply, 'rate_limited')
+      }
+    }
     let release: () => void
     try {
       release = await admission.acquire((withdraw) => reply.raw.once('close', withdraw))
@@ -427,8 +286,6 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body)
   })
   app.setErrorHandler((err, request, reply) => {
-    // @fastify/rate-limit throws what errorResponseBuilder built; its Retry-After header is already set.
-    if ((err as { code?: string }).code === 'rate_limited') { sendError(reply, 'rate_limited'); return }
     // A held body that stopped arriving (limits.bodyIdleTimeout) or came too slowly
     // (upstream.requestTimeout): the client's delay, not the upstream's. The rest is not drained.
     if (err instanceof BodyIdleError || err instanceof BodyDeadlineError) { reply.header('connection', 'close'); sendError(reply, 'request_timeout'); return }

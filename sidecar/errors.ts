@@ -63,10 +63,10 @@ export class UpstreamDeadlineError extends Error {
   }
 }
 
-/** Map an error from the upstream request (undici, wrapped by @fastify/reply-from as `cause`) to our code. */
+/** Map an error from the upstream request (undici's, or one of ours that ended it) to our code. */
 export function upstreamErrorCode (err: unknown): ErrorCode {
   let e: unknown = err
-  // reply-from wraps the undici error; a body stream error may be wrapped once more by undici.
+  // A body stream's error may reach us wrapped (as `cause`).
   for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
     if (e instanceof BodyTooLargeError) return 'payload_too_large'
     if (e instanceof BodyIdleError) return 'request_timeout'
@@ -75,9 +75,9 @@ export function upstreamErrorCode (err: unknown): ErrorCode {
     switch (code) {
       case 'ECONNREFUSED': case 'ENOTFOUND': case 'EAI_AGAIN': case 'EHOSTUNREACH': case 'ENETUNREACH':
         return 'upstream_unavailable'
-      case 'UND_ERR_CONNECT_TIMEOUT': case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT': case 'FST_REPLY_FROM_TIMEOUT':
+      case 'UND_ERR_CONNECT_TIMEOUT': case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT':
         return 'upstream_timeout'
-      case 'ECONNRESET': case 'UND_ERR_SOCKET': case 'EPIPE': case 'FST_REPLY_FROM_BAD_GATEWAY':
+      case 'ECONNRESET': case 'UND_ERR_SOCKET': case 'EPIPE':
         return 'upstream_error'
     }
     e = e.cause

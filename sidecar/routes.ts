@@ -32,7 +32,7 @@ export function compileRoutes (routes: readonly Route[]): RouteTable {
 // A path the upstream might resolve differently from us (dot segments, encoded separators or dots,
 // backslashes, empty segments) could walk from an allowed prefix to /metrics or /diagnostics.
 // We refuse it instead of normalising it. `..` next to a slash is refused even inside a segment
-// (`/files/..foo`), as @fastify/reply-from refuses it too: better our precise 400 than its 500.
+// (`/files/..foo`): a segment that merely starts or ends with dots is not worth the ambiguity.
 const UNSAFE_PATH = /\/\.(?:\/|$)|\/\.\.|\.\.\/|%(?:2e|2f|5c)|\\|\/\//i
 
 /** `url` is the request target as received (path and optional query). */

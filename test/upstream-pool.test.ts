@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { Readable } from 'node:stream'
-import { createUpstreamPool, REPLAYABLE_BODY_BYTES } from '../sidecar/upstream-pool.ts'
+import { createUpstreamPool, REPLAYABLE_BODY_BYTES } from '../sidecar/http/upstream-pool.ts'
 import { startSidecar } from './fixtures/sidecar.ts'
 
 interface Racy { url: string; seen: string[]; sockets: Set<Socket>; mode: { resetAll: boolean; cutAnswers: boolean } }

@@ -2,9 +2,12 @@
 // and of declared length, held in one Buffer so that undici writes head and body together and the
 // request can be sent again (upstream-pool.ts). Both cut a client that stops sending for
 // limits.bodyIdleTimeout (slow-loris): 408.
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
-import { BodyDeadlineError, BodyIdleError, BodyTooLargeError } from './errors.ts'
+import type { FastifyRequest } from 'fastify'
+import { BodyDeadlineError, BodyIdleError, BodyTooLargeError } from '../errors.ts'
+import { REPLAYABLE_BODY_BYTES } from './upstream-pool.ts'
 
 /**
  * Counts a body as it streams, without buffering it. Past `limit` it fails the stream, which aborts
@@ -102,4 +105,23 @@ export function lingeringClose (socket: Socket): void {
     const timer = setTimeout(() => socket.destroy(), LINGER_MS)
     socket.once('close', () => clearTimeout(timer))
   }
+}
+
+/**
+ * fastify's content-type parser for every type: bodies are never parsed. A small one with a
+ * declared length is read into one Buffer before it is admitted (undici then writes head and body
+ * together, and the request can be sent again if the upstream closes a reused connection on it:
+ * upstream-pool.ts). Every other body streams to the upstream as it arrives, counted against
+ * limits.maxBodyBytes.
+ */
+export function bodyParser (req: FastifyRequest, payload: IncomingMessage, done: (err: Error | null, body?: unknown) => void): void {
+  const declared = req.headers['content-length']
+  if (declared !== undefined && Number(declared) <= REPLAYABLE_BODY_BYTES) {
+    collect(payload, req.snap.ms.bodyIdleTimeout, req.snap.ms.requestTimeout, done)
+    return
+  }
+  const counter = new ByteCounter(req.snap.config.limits.maxBodyBytes)
+  req.bodyCounter = counter
+  payload.on('error', (err) => counter.destroy(err))
+  done(null, payload.pipe(counter))
 }

@@ -63,7 +63,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
       keepAliveTimeout: initial.ms.keepAliveTimeout,
       // No cap on receiving a whole request: a 50 MB upload on a slow link is legitimate. Idle
       // bodies are cut by limits.bodyIdleTimeout instead, and slow headers by server.headersTimeout.
-      requestTimeout: 0
+      requestTimeout: 0,
+      // Node ≥ 24.12: a request without a body gets an already-ended body stream (no stream events).
+      optimizeEmptyRequests: true
     }, (req, res) => { if (!early(req, res)) handler(req, res) }),
     clientErrorHandler: clientErrorHandler(m, deps.logger),
     loggerInstance: deps.logger,

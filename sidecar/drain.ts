@@ -18,16 +18,24 @@ export const FRESH_GRACE_MS = 5000
 /** Node's own link from a socket to the response it is writing (what its closeIdleConnections reads). */
 type Tracked = Socket & { _httpMessage?: ServerResponse | null }
 
+/** No answer is being written on it: Node's own test in its closeIdleConnections(). */
+function between (socket: Tracked): boolean {
+  const res = socket._httpMessage
+  return res === undefined || res === null || res.writableEnded
+}
+
 export class ConnectionDrain {
   readonly #server: Server
+  readonly #graceMs: number
   readonly #sockets = new Set<Tracked>()
   /** Bytes a socket had read when its last answer finished: more since then is a request arriving. */
   readonly #readAtIdle = new WeakMap<Socket, number>()
   #closed = false
   #draining = false
 
-  constructor (server: Server) {
+  constructor (server: Server, graceMs = FRESH_GRACE_MS) {
     this.#server = server
+    this.#graceMs = graceMs
     server.on('connection', (socket: Tracked) => {
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))
@@ -43,9 +51,8 @@ export class ConnectionDrain {
     if (this.#draining) return
     this.#draining = true
     for (const socket of this.#sockets) {
-      const res = socket._httpMessage
-      if (res === undefined || res === null || res.writableEnded) this.#readAtIdle.set(socket, socket.bytesRead)
-      else this.#watch(socket, res)
+      if (between(socket)) this.#readAtIdle.set(socket, socket.bytesRead)
+      else this.#watch(socket, socket._httpMessage as ServerResponse)
     }
     this.#server.on('request', (_req, res: ServerResponse) => { this.#watch(res.socket as Socket, res) })
   }
@@ -68,15 +75,15 @@ export class ConnectionDrain {
   }
 
   #closeIfIdle (socket: Tracked): void {
-    if (socket.destroyed) return
-    const res = socket._httpMessage
-    if (res !== undefined && res !== null && !res.writableEnded) return
+    if (socket.destroyed || !between(socket)) return
     const idleAt = this.#readAtIdle.get(socket)
-    if (socket.bytesRead > (idleAt ?? 0)) return
-    if (idleAt !== undefined) { socket.destroy(); return }
-    // Accepted, and not one byte yet: its request may be on the way.
-    setTimeout(() => {
-      if (socket.bytesRead === 0 && (socket._httpMessage === undefined || socket._httpMessage === null)) socket.destroy()
-    }, FRESH_GRACE_MS).unref()
+    // Accepted, and no answer yet: its request may be arriving or on its way. Still silent after
+    // the grace, it is idle; once its request begins, it is served (and closed after its answer).
+    if (idleAt === undefined) {
+      setTimeout(() => { if (socket.bytesRead === 0) socket.destroy() }, this.#graceMs).unref()
+      return
+    }
+    // Bytes since its last answer: the next request is arriving.
+    if (socket.bytesRead === idleAt) socket.destroy()
   }
 }

@@ -1,8 +1,9 @@
 // Bodies stream both ways without buffering; limits and upstream failures map to precise statuses.
 import t from 'tap'
+import { request as httpRequest } from 'node:http'
 import { connect, createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { startUpstream, type Received, type Upstream } from './fixtures/upstream.ts'
+import { receivedWith, startUpstream, type Received, type Upstream } from './fixtures/upstream.ts'
 import { startSidecar } from './fixtures/sidecar.ts'
 
 const APP = 'https://app.example.com'
@@ -148,4 +149,27 @@ t.test('an early 413 reads and drops the rest of the body, then closes without a
   t.match(received, /"code":"payload_too_large"/)
   t.match(received, /\r\nconnection: close\r\n/i)
   t.equal(error, undefined, 'no reset: the body sent after the answer was read and dropped')
+})
+
+t.test('a small chunked body that arrived whole while queued is forwarded, not timed out as idle', async (t) => {
+  const sc = await startSidecar(`${ROUTES}\nupstream: { maxConcurrent: 1, queue: { size: 4, timeout: 5s } }\nlimits: { bodyIdleTimeout: 150ms }`, up.url)
+  t.teardown(sc.close)
+  // /slow holds the one slot for 300 ms, longer than bodyIdleTimeout.
+  const first = fetch(`${sc.url}/slow`, { method: 'POST', body: 'x' })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  // node:http sends a body written in pieces, without Content-Length, chunked.
+  const queued = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = httpRequest(`${sc.url}/echo`, { method: 'POST', headers: { 'x-request-id': 'queued-chunked' } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => resolve({ status: res.statusCode as number, body }))
+    })
+    req.on('error', reject)
+    req.write('{"text":')
+    req.end('["queued"]}')
+  })
+  t.equal(queued.status, 200)
+  t.equal(queued.body, '{"text":["queued"]}', 'the whole body came through')
+  t.equal((await first).status, 200)
+  // Whole before it was admitted, so undici knew its length.
+  t.equal(receivedWith(up, 'queued-chunked')?.bytes, 19, 'the upstream got all of it')
 })

@@ -6,6 +6,7 @@
 // upgrades take websocket.ts. It builds a fastify instance and never listens (server.ts does).
 import { createServer } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Dispatcher } from 'undici'
 import { Admission } from './admission.ts'
 import type { ConfigStore } from './config/store.ts'
 import type { Snapshot } from './config/load.ts'
@@ -35,6 +36,8 @@ export interface PublicAppDeps {
   draining?: () => boolean
   /** True once the listener has closed: WebSocket upgrades get 503 shutting_down. */
   closing?: () => boolean
+  /** Tests only: what the relay dispatches to, in place of the upstream pool itself (to delay it). */
+  wrapUpstream?: (pool: Dispatcher) => Dispatcher
 }
 
 export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInstance> {
@@ -114,7 +117,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   app.all('*', forwardRoute({
     admission,
     metrics: m,
-    relay: { pool, metrics: m, upstreamHost: new URL(upstream.url).host, trustProxy, sendError: (reply, code) => { sendError(reply, code) } }
+    relay: { pool: deps.wrapUpstream?.(pool) ?? pool, metrics: m, upstreamHost: new URL(upstream.url).host, trustProxy, sendError: (reply, code) => { sendError(reply, code) } }
   }))
   app.setNotFoundHandler((_request, reply) => { sendError(reply, 'not_found') })
   app.setErrorHandler(errorHandler)

@@ -83,3 +83,10 @@ t.test('WebSocket upgrades: Host, header count, CORS; a denied origin is refused
   t.match(up({ origin: undefined }, snapshot('websocket: { enabled: true, allowMissingOrigin: true }')), { kind: 'pass', cors: { outcome: 'none' } })
   t.match(up({ origin: SELF }), { kind: 'pass', cors: { outcome: 'same_origin' } })
 })
+
+t.test('a public policy ("*" without credentials) answers without Vary: the answer is the same for every origin', async (t) => {
+  const pub = snapshot('cors: { allowedOrigins: ["*"] }\nroutes: [{ path: /process/text, methods: [POST] }]')
+  const v = gate(pub, request({ origin: undefined }))
+  t.match(v, { kind: 'pass', cors: { outcome: 'none' } })
+  t.same(v.headers, { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'x-request-id' })
+})

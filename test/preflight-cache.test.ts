@@ -3,9 +3,13 @@
 // fresh request id each time, counted, logged at debug, bounded, and gone with a reload.
 import t from 'tap'
 import { request } from 'node:http'
+import { Writable } from 'node:stream'
+import { buildPublicApp } from '../sidecar/app.ts'
+import { ConfigStore } from '../sidecar/config/store.ts'
+import { createLogger } from '../sidecar/log.ts'
 import { preflightAnswer, PREFLIGHT_CACHE_SIZE } from '../sidecar/http/preflight.ts'
 import { sample } from './fixtures/metrics.ts'
-import { snapshot, startSidecar } from './fixtures/sidecar.ts'
+import { snapshot, startSidecar, testMetrics } from './fixtures/sidecar.ts'
 
 const APP = 'https://app.example.com'
 const POLICY = `
@@ -77,4 +81,20 @@ t.test('the cache belongs to one snapshot and is bounded', async (t) => {
   t.equal(late?.cors.outcome, 'allowed', 'still answered correctly')
   t.not(preflightAnswer(snap, APP, 'POST', 'content-type, x-a', undefined), late, 'beyond the bound, nothing more is kept')
   t.equal(preflightAnswer(snap, APP, 'POST', 'content-type', undefined), a, 'what was kept stays')
+})
+
+t.test('while draining, a preflight answered early ends its connection; a shadow that agrees adds nothing to its line', async (t) => {
+  const store = new ConfigStore(snapshot(`cors: { allowedOrigins: [${APP}] }\nshadow: { allowedOrigins: [${APP}] }`))
+  const logs: Record<string, unknown>[] = []
+  const metrics = testMetrics(store)
+  const app = await buildPublicApp({ store, metrics, draining: () => true, logger: createLogger('debug', new Writable({ write (c: Buffer, _e, cb) { logs.push(JSON.parse(c.toString())); cb() } })) })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const r = await preflight(url, { 'x-request-id': 'pf-drain' })
+  t.equal(r.status, 204)
+  t.equal(r.headers.connection, 'close')
+  t.equal(await sample(metrics.shadowDecisions, { active: 'allowed', shadow: 'allowed' }), 1)
+  const line = logs.find((l) => l.requestId === 'pf-drain')
+  t.match(line, { status: 204, cors: 'allowed' })
+  t.equal(line?.shadow, undefined, 'no shadow fields when both policies agree')
 })

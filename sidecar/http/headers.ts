@@ -47,11 +47,8 @@ export function mergeVary (upstream: string[], ours: string): string {
 export function clientResponseHeaders (ours: Record<string, string | number | string[] | undefined>, raw: Buffer[]): string[] {
   const out: string[] = []
   const ourVary = ours.vary as string | undefined
-  for (const [name, value] of Object.entries(ours)) {
-    if (value === undefined || (name === 'vary')) continue
-    if (Array.isArray(value)) for (const v of value) out.push(name, v)
-    else out.push(name, String(value))
-  }
+  // Ours are single values: x-request-id, the CORS headers, Connection while draining.
+  for (const [name, value] of Object.entries(ours)) if (name !== 'vary') out.push(name, String(value))
   const upstream: string[] = []
   const vary: string[] = []
   let connection: string[] | undefined

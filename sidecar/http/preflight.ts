@@ -93,7 +93,7 @@ export function earlyPreflight (deps: EarlyPreflightDeps): (req: IncomingMessage
     if (deps.draining()) headers.push('connection', 'close')
     res.writeHead(204, headers).end()
     const d = answer.cors
-    m.preflights.inc({ result: 'allowed', cors_entry: d.matched ?? '' })
+    m.preflights.inc({ result: 'allowed', cors_entry: d.matched as string })
     const shadow = answer.shadow
     if (shadow !== undefined) m.shadowDecisions.inc({ active: d.outcome, shadow: shadow.outcome })
     // Allowed preflights are logged at debug, as on the ordinary path: they are the bulk of CORS

@@ -117,10 +117,12 @@ export function relay (deps: RelayDeps, x: Exchange): Forwarded {
       const code = upstreamErrorCode(err)
       const kind = UPSTREAM_ERROR_KIND[code]
       if (responding) {
-        // A client that went away aborts the exchange too: that is not the upstream's failure.
+        // undici reports an answer only once the request body has been sent, so what fails now is
+        // the upstream (a reset, a silence past bodyTimeout), the deadline (counted already) or a
+        // client that went away, which is not the upstream's failure.
         if (!cutOff && !gone) {
-          m.upstreamErrors.inc({ kind: kind ?? 'reset' })
-          request.log.warn({ kind: kind ?? 'reset' }, 'the upstream failed while its response was being relayed: cut off')
+          m.upstreamErrors.inc({ kind: kind as UpstreamErrorKind })
+          request.log.warn({ kind }, 'the upstream failed while its response was being relayed: cut off')
         }
         client.destroy(err)
         return

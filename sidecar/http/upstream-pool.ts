@@ -30,12 +30,10 @@ function replayable (body: Opts['body']): boolean {
     (typeof body === 'string' && Buffer.byteLength(body) <= REPLAYABLE_BODY_BYTES)
 }
 
-/** The request id the proxy put on every forwarded request (http/headers.ts): a flat list, or an object. */
+/** The request id the proxy put last on every forwarded request (http/headers.ts), or on an object's. */
 function requestId (opts: Opts): string | undefined {
   const h = opts.headers as string[] | Record<string, string>
-  if (!Array.isArray(h)) return h['x-request-id']
-  for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === 'x-request-id') return h[i + 1]
-  return undefined
+  return Array.isArray(h) ? h[h.length - 1] : h['x-request-id']
 }
 
 /** The handlers of undici's request() API, which is how the proxy's requests reach the pool. */

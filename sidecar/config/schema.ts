@@ -2,6 +2,7 @@
 // type of the validated configuration (TypeBox), so the two cannot drift apart. Every field has a
 // default except the ones whose absence means something (cors.maxAge: header not sent; shadow: none).
 import { Type, type Static } from '@sinclair/typebox'
+import type { CorsSettings } from '../cors/policy.ts'
 
 /** `250ms`, `30s`, `5m`, `1h`: a unit is required, so `30` can never silently mean 30 ms. */
 export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h)$'
@@ -114,4 +115,12 @@ export const ConfigSchema = Type.Object({
 }, Strict)
 
 export type Config = Static<typeof ConfigSchema>
-export type CorsConfig = Static<typeof CorsBlock>
+
+// cors/ owns the type of its input (CorsSettings) and imports nothing from config/, so that the pure
+// CORS module needs neither TypeBox nor the schema (docs/ARCHITECTURE.md, "Module map"). The schema's
+// cors block must deliver exactly that type: same fields, each assignable both ways. A field added on
+// one side only fails `tsc` here.
+type Mutual<A, B> = [A] extends [B] ? [B] extends [A] ? true : false : false
+type Same<A, B> = Mutual<A, B> extends true ? Mutual<keyof A, keyof B> : false
+type Assert<T extends true> = T
+export type CorsBlockIsCorsSettings = Assert<Same<Static<typeof CorsBlock>, CorsSettings>>

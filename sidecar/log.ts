@@ -4,12 +4,7 @@
 // serializers keep anything else that logs a request or an error from leaking the same things.
 import pino, { type Logger, type LoggerOptions } from 'pino'
 import pretty from 'pino-pretty'
-
-/** The path of a request target without its query string. */
-export function pathOnly (url: string): string {
-  const q = url.indexOf('?')
-  return q === -1 ? url : url.slice(0, q)
-}
+import { pathOnly } from './target.ts'
 
 const SECRET_HEADERS = ['authorization', 'cookie', 'x-api-key', 'proxy-authorization', 'set-cookie']
 

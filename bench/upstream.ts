@@ -5,7 +5,7 @@
 //   echo: nginx relays no response before it has sent the whole request body, so a 200 MB duplex
 //   echo deadlocks through it ("upstream timed out while reading upstream").
 //   anything else: reads the body, then answers ~1 KiB of JSON, the size of a de-identified text;
-//   `x-bench-delay: <ms>` holds the answer that long, standing in for the model's work (issue 8).
+//   `x-bench-delay: <ms>` holds the answer that long, standing in for the model's work.
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'

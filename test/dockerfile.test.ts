@@ -1,5 +1,5 @@
-// The Dockerfile keeps the contract the Helm chart relies on (issue #6). `npm run test:image` builds
-// and runs the image for real (issue #10); this catches a drift in `npm test`, where no podman runs.
+// The Dockerfile keeps the contract the Helm chart relies on. `npm run test:image` builds and runs
+// the image for real (test/image/check.ts); this catches a drift in `npm test`, where no podman runs.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -1,4 +1,4 @@
-// The production install, as the image's `deps` stage does it (issue #6): `dist/` built by the dev
+// The production install, as the image's `deps` stage does it: `dist/` built by the dev
 // toolchain, then `npm ci --omit=dev` in a clean copy of the package files. No dev dependency may be
 // installed, and the built entrypoint must serve, proxy and drain on SIGTERM with only the production
 // tree beside it. (test/image/check.ts builds the real image; this is what can run without podman.)

@@ -30,7 +30,7 @@ export const Route = Type.Object({
   methods: Type.Array(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), { minItems: 1 })
 }, Strict)
 
-/** Private AI 4.x routes (no prefix) and the 3.x generation (under /v3/); see PRIVATE-AI.md. */
+/** Private AI 4.x routes (no prefix) and the 3.x generation (under /v3/), as the README lists them. */
 export const DEFAULT_ROUTES = [
   { path: '/', methods: ['GET'] },
   ...['/process/text', '/process/files/base64', '/process/text/reidentify', '/ner/text', '/analyze/text', '/bleep']
@@ -91,9 +91,10 @@ export const ConfigSchema = Type.Object({
       window: duration('1m')
     }, { ...Strict, default: {} })
   }, { ...Strict, default: {} }),
-  // WebSocket passthrough to the container's `/ws` (issue 9). Off by default: browsers open WebSockets
-  // from any page without CORS, so the upgrade's Origin is checked here against the cors policy.
-  // Every field is read per upgrade, so all of them reload live; open sockets keep their settings.
+  // WebSocket passthrough to the container's `/ws` (docs/ARCHITECTURE.md, "WebSockets"). Off by
+  // default: browsers open WebSockets from any page without CORS, so the upgrade's Origin is checked
+  // against the cors policy. Every field is read per upgrade, so all of them reload live; open
+  // sockets keep their settings.
   websocket: Type.Object({
     enabled: Type.Boolean({ default: false }),
     path: Type.String({ pattern: '^/[^?#]*$', default: '/ws', description: 'the public path that accepts upgrades (exact, no query)' }),

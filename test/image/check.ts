@@ -1,4 +1,4 @@
-// `npm run test:image` (issue #10): build the project's Dockerfile for real and check the image as a
+// `npm run test:image`: build the project's Dockerfile for real and check the image as a
 // user of it would. No Docker engine runs here and `podman run` cannot set rlimits in this sandbox, so:
 //   - the base is assembled locally when missing (base.ts) and the Dockerfile built by podman with
 //     buildah's chroot isolation;

@@ -72,8 +72,9 @@ rounded up, so that grace periods computed from it are never too short.
 {{- end -}}
 
 {{/*
-Native sidecars (KUBERNETES-NOTES.md): an older API server drops `restartPolicy` from an init
-container, which then never finishes and the pod never starts. Refuse to render instead.
+Native sidecars (Kubernetes >= 1.29, "Sidecar containers"): an older API server drops
+`restartPolicy` from an init container, which then never finishes and the pod never starts. Refuse
+to render instead.
 */}}
 {{- define "pai.native" -}}
 {{- if .Values.sidecar.native -}}

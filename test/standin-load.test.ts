@@ -20,7 +20,7 @@ t.test('the loader names the stand-in in standin/ and uses its words', async (t)
 })
 
 t.test('startStandin starts the real stand-in', async (t) => {
-  const standin = await startStandin({ host: '127.0.0.1', port: 0 })
+  const standin = await startStandin()
   t.teardown(standin.close)
   const res = await fetch(`${standin.url}/healthz`)
   t.equal(res.status, 200)

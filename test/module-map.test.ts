@@ -41,12 +41,14 @@ t.test('cors/ imports nothing outside itself but tldts: no fastify, no node:http
   t.same(bad(cors.filter((i) => i.specifier !== 'tldts' && !(relativeImport(i) && target(i).startsWith('cors/')))), [])
 })
 
-t.test('config/ imports no fastify and none of the HTTP layer or the CLI', async (t) => {
-  const config = files.filter((f) => f.startsWith('config/')).flatMap(statics)
-  t.ok(config.length > 0)
+t.test('config/ and kube/ import no fastify and none of the HTTP layer or the CLI', async (t) => {
   const forbidden = (i: Import): boolean => /^(fastify|@fastify\/)/.test(i.specifier) ||
     (relativeImport(i) && (['app.ts', 'server.ts', 'websocket.ts', 'admin.ts'].includes(target(i)) || target(i).startsWith('cli/')))
-  t.same(bad(config.filter(forbidden)), [])
+  for (const dir of ['config/', 'kube/']) {
+    const imports = files.filter((f) => f.startsWith(dir)).flatMap(statics)
+    t.ok(imports.length > 0, dir)
+    t.same(bad(imports.filter(forbidden)), [], dir)
+  }
 })
 
 t.test('under sidecar/, only main.ts imports cli/', async (t) => {

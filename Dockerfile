@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The pai-cors-sidecar image (issue #6; built and exercised for real by `npm run test:image`, issue #10).
+# The pai-cors-sidecar image (built and exercised for real by `npm run test:image`, test/image/check.ts).
 #
 # Contract the Helm chart relies on (charts/pai-cors-sidecar):
 #   - runs as UID:GID 10001:10001, writes nothing but /tmp (the chart sets readOnlyRootFilesystem and

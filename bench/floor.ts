@@ -1,5 +1,6 @@
 // The floor: the least a Node.js CORS proxy can do on the benchmark's paths, to tell what Node
-// itself costs from what the sidecar adds (issue 8 asks for proof where a target is beyond Node).
+// itself costs from what the sidecar adds (docs/BENCHMARKS.md: where a target is beyond Node, the
+// floor misses it too).
 // node:http server, undici Pool (the client @fastify/reply-from uses), no framework, no validation,
 // no logging, no metrics, no admission: preflights from the allowed origin get a fixed 204, anything
 // else is streamed to the upstream and its answer streamed back with Access-Control-Allow-Origin.

@@ -1,4 +1,4 @@
-// The side-by-side benchmark of issue 8: the bench upstream reached directly, through the sidecar
+// The side-by-side benchmark (docs/BENCHMARKS.md): the bench upstream reached directly, through the sidecar
 // (full configuration, started like production: `node sidecar/main.ts --config`), and through nginx
 // configured as an equivalent CORS proxy, all in one run. Every server and every load generator is
 // its own process. Targets are measured in turn within each round, in a rotating order, so that drift
@@ -303,7 +303,7 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
     targets.push({ name: 'sidecar', url: `http://127.0.0.1:${port}`, proc: sidecar })
 
     // What Node itself costs on these paths, so that a target out of the sidecar's reach can be told
-    // from one out of Node's (issue 8).
+    // from one out of Node's (docs/BENCHMARKS.md, "Where the targets are not met").
     const { proc: floor, url: floorUrl } = await startPrinting(servers, [...profile('floor'), new URL('floor.ts', import.meta.url).pathname, upstreamUrl])
     procs.push(floor)
     targets.push({ name: 'floor', url: floorUrl, proc: floor })

@@ -1,4 +1,4 @@
-// nginx as the peer users would pick instead (issue 8): a CORS reverse proxy equivalent to the
+// nginx as the peer users would pick instead (docs/BENCHMARKS.md): a CORS reverse proxy equivalent to the
 // sidecar's benchmark configuration. Keep-alive upstream pool, bodies streamed both ways
 // (proxy_request_buffering off, proxy_buffering off), preflights answered here with 204, the same
 // allowlist as a map, one access-log line per request. Everything lives in a temp prefix

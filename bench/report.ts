@@ -1,4 +1,4 @@
-// The benchmark's answer: each case of issue 8 as a ratio against its target, from paired per-round
+// The benchmark's answer: each case of docs/BENCHMARKS.md as a ratio against its target, from paired per-round
 // figures (target A and B measured back to back in the same round, then the median over rounds),
 // which cancels most of a shared machine's drift. A plain table for the terminal, Markdown for docs.
 import type { CaseName, Report, Sample, TargetName } from './harness.ts'

@@ -1,7 +1,7 @@
 // `npm run bench [-- --seconds 5 --rounds 3 --cases ai,small,preflight,stream --stream-mb 200
 //   --loader wrk|autocannon --no-nginx --no-pin --profile DIR --json FILE --no-docs]`
-// Prints the table of issue 8's cases with their ratios and writes the results block of
-// docs/BENCHMARKS.md. See bench/harness.ts for the method.
+// Prints the table of the benchmark's cases with their ratios and targets and writes the results
+// block of docs/BENCHMARKS.md. See bench/harness.ts for the method.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { CASES, DEFAULTS, runBench, type CaseName } from './harness.ts'

@@ -1,11 +1,11 @@
 // A minimal upstream for the benchmarks, in its own process so it never competes with the load
-// generator. Not the stand-in (sidecar/standin/): its detection work would dominate the saturating
+// generator. Not the stand-in (standin/): its detection work would dominate the saturating
 // cases and make every proxy look free. Prints its URL on stdout.
 //   POST /echo: reads the body, then sends as many bytes back (the streaming case). Not a duplex
 //   echo: nginx relays no response before it has sent the whole request body, so a 200 MB duplex
 //   echo deadlocks through it ("upstream timed out while reading upstream").
 //   anything else: reads the body, then answers ~1 KiB of JSON, the size of a de-identified text;
-//   `x-bench-delay: <ms>` holds the answer that long, standing in for the model's work (issue 8).
+//   `x-bench-delay: <ms>` holds the answer that long, standing in for the model's work.
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'

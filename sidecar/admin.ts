@@ -29,7 +29,7 @@ export function buildAdminApp (deps: AdminAppDeps): FastifyInstance {
     const upstream = deps.health.state
     const checks = {
       // A rejected reload is reported here but does not make the pod unready: the last good
-      // configuration still serves (issue 5).
+      // configuration still serves (docs/ARCHITECTURE.md, "Reload").
       config: { ok: true, source: snap.source, hash: snap.hash, generation: deps.store.generation, lastReload: deps.reloadStatus() },
       upstream: { ok: deps.health.healthy(), url: `${snap.config.upstream.url}${snap.config.upstream.healthPath}`, detail: upstream.detail },
       draining: { ok: !deps.state.draining }

@@ -1,5 +1,6 @@
-// Background health check of the upstream (DESIGN.md: /readyz needs "upstream /healthz answered
-// recently"). Probes never wait on the upstream: they read the last result, which this keeps fresh.
+// Background health check of the upstream: /readyz needs an upstream whose health path answered 200
+// recently (docs/METRICS.md, "Admin endpoints"). Probes never wait on the upstream: they read the last
+// result, which this keeps fresh.
 export interface HealthState {
   /** The last check's outcome; undefined before the first one finishes. */
   ok: boolean | undefined

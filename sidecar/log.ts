@@ -1,15 +1,11 @@
 // pino options. Personal data passes through this proxy on its way to be redacted, so no log line
-// may carry a body, a query string, or a credential header (DESIGN.md, Observability). Fastify's own
-// request logging is off; app.ts writes one line per request from fields it chooses, and these
-// serializers keep anything else that logs a request or an error from leaking the same things.
+// may carry a body, a query string, or a credential header (docs/ARCHITECTURE.md, "The request
+// path", step 14). Fastify's own request logging is off; app.ts writes one line per request from
+// fields it chooses, and these serializers keep anything else that logs a request or an error from
+// leaking the same things.
 import pino, { type Logger, type LoggerOptions } from 'pino'
 import pretty from 'pino-pretty'
-
-/** The path of a request target without its query string. */
-export function pathOnly (url: string): string {
-  const q = url.indexOf('?')
-  return q === -1 ? url : url.slice(0, q)
-}
+import { pathOnly } from './target.ts'
 
 const SECRET_HEADERS = ['authorization', 'cookie', 'x-api-key', 'proxy-authorization', 'set-cookie']
 

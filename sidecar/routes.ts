@@ -1,5 +1,8 @@
-// The route allowlist: only configured path + method pairs reach the upstream (DESIGN.md step 3).
+// The route allowlist: only configured path + method pairs reach the upstream (docs/ARCHITECTURE.md,
+// "The request path", step 7).
 // Upstream /metrics, /diagnostics, /healthz and /process/files/uri are simply absent from the defaults.
+import { pathOnly } from './target.ts'
+
 export interface Route { path: string; methods: string[] }
 
 interface CompiledRoute { path: string; methods: ReadonlySet<string>; allow: string }
@@ -37,8 +40,7 @@ const UNSAFE_PATH = /\/\.(?:\/|$)|\/\.\.|\.\.\/|%(?:2e|2f|5c)|\\|\/\//i
 
 /** `url` is the request target as received (path and optional query). */
 export function matchRoute (table: RouteTable, url: string, method: string): RouteMatch {
-  const q = url.indexOf('?')
-  const path = q === -1 ? url : url.slice(0, q)
+  const path = pathOnly(url)
   if (!path.startsWith('/') || UNSAFE_PATH.test(path)) return { kind: 'bad_path' }
   let route = table.exact.get(path)
   if (route === undefined) {

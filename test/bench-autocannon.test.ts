@@ -1,4 +1,4 @@
-// The benchmark harness of issue 8 without nginx or wrk, as on a developer's laptop: autocannon
+// The benchmark harness (docs/BENCHMARKS.md) without nginx or wrk, as on a developer's laptop: autocannon
 // loads the targets unpinned and the report leaves out every figure against nginx. Split from
 // bench-smoke.test.ts so that neither file comes near tap's per-file limit on a busy CI machine.
 import t from 'tap'

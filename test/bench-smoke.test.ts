@@ -1,4 +1,4 @@
-// The benchmark harness of issue 8 (bench/), run with tiny durations: every case produces figures
+// The benchmark harness (bench/, docs/BENCHMARKS.md), run with tiny durations: every case produces figures
 // for every target, the report turns them into ratios against their targets, and the nginx it
 // generates is a configuration nginx accepts. No figure is asserted: this machine is shared.
 // CI installs nginx and wrk (.ci/install-system-deps); without them a developer's run skips.

@@ -1,4 +1,4 @@
-// What a page in a real browser observes (issue 7): an allowed origin reads the answer after a
+// What a page in a real browser observes: an allowed origin reads the answer after a
 // preflight; every other origin — look-alikes, the apex, `null` — gets a rejected fetch, and the
 // upstream receives nothing; credentials work only when the policy allows them.
 import t from 'tap'

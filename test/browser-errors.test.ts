@@ -1,4 +1,4 @@
-// Errors the sidecar generates itself carry the CORS headers of an allowed request (DESIGN.md), so a
+// Errors the sidecar generates itself carry the CORS headers of an allowed request (README), so a
 // page in a real browser reads them — status and JSON code — instead of an opaque CORS failure.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'

@@ -1,4 +1,4 @@
-// How policy changes reach a real browser (issue 7): Access-Control-Max-Age lets Chromium skip the
+// How policy changes reach a real browser: Access-Control-Max-Age lets Chromium skip the
 // second preflight, and a policy changed by hot reload applies to the browser's next request.
 import t from 'tap'
 import { writeFileSync } from 'node:fs'

@@ -1,6 +1,6 @@
-// Cross-site WebSocket hijacking, as a browser sees it (issues 7 and 9). A page on any site may call
-// `new WebSocket()`; CORS does not apply, the browser sends the page's Origin and the user's cookies.
-// Only the sidecar's Origin check stands between such a page and the API.
+// Cross-site WebSocket hijacking, as a browser sees it (docs/ARCHITECTURE.md, "WebSockets"). A page on
+// any site may call `new WebSocket()`; CORS does not apply, the browser sends the page's Origin and the
+// user's cookies. Only the sidecar's Origin check stands between such a page and the API.
 import t from 'tap'
 import type { Page } from 'playwright-core'
 import { browserRig, browserSkip, openPage, sandboxedFrame } from './fixtures/browser.ts'

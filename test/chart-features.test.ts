@@ -3,6 +3,8 @@
 import t from 'tap'
 import { parse } from 'yaml'
 import { CHART, HELMS, find, get, helm, render, scenario, templateArgs, type Manifest, type RenderOptions } from './fixtures/helm.ts'
+import { RESTART_ONLY } from '../sidecar/config/reload.ts'
+import { ConfigSchema } from '../sidecar/config/schema.ts'
 
 const HELM = HELMS[1]
 const ORIGIN = { 'cors.allowedOrigins[0]': 'https://app.example.com' }
@@ -235,9 +237,15 @@ t.test('the checksum rolls pods for restart-only settings, not for hot-reloaded 
   for (const set of hot) {
     t.equal(checksum(await renderWith({ set })), base, `${Object.keys(set)[0]} is hot-reloaded: no restart`)
   }
-  for (const [key, value] of [['upstream.maxConcurrent', '8'], ['server.keepAliveTimeout', '90s'], ['admin.port', '9100'], ['shutdown.timeout', '60s']] as const) {
+  const restart = [['upstream.maxConcurrent', '8'], ['server.keepAliveTimeout', '90s'], ['admin.port', '9100'], ['shutdown.timeout', '60s']] as const
+  for (const [key, value] of restart) {
     t.not(checksum(await renderWith({ set: { [key]: value } })), base, `${key} is read at start: the pods roll`)
   }
+  // One case per block of the sidecar's schema, on the side the sidecar puts it (RESTART_ONLY).
+  const blockOf = (key: string): string => key.split(/[.[]/)[0] as string
+  t.same([...new Set(restart.map(([key]) => blockOf(key)))].sort(), [...RESTART_ONLY].sort(), 'every restart-only block is tried')
+  t.same([...new Set(hot.map((set) => blockOf(Object.keys(set)[0] as string)))].sort(),
+    Object.keys(ConfigSchema.properties).filter((b) => !(RESTART_ONLY as readonly string[]).includes(b)).sort(), 'and every hot-reloaded one')
 })
 
 t.test('helm test pod: the sidecar image, an allowed origin, the Service URL', async (t) => {

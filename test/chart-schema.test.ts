@@ -6,8 +6,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
-import { CHART, HELMS, ROOT, helm, templateArgs } from './fixtures/helm.ts'
-import { ORIGIN_PATTERN, SCHEMA_PATH, chartSchema, render } from '../charts/schema.ts'
+import { CHART, HELMS, ROOT, get, helm, render as renderChart, templateArgs } from './fixtures/helm.ts'
+import { BLOCKS_PATH, ORIGIN_PATTERN, SCHEMA_PATH, chartSchema, render, renderBlocks } from '../charts/schema.ts'
+import { RESTART_ONLY } from '../sidecar/config/reload.ts'
 import { ConfigSchema } from '../sidecar/config/schema.ts'
 import { Value } from '@sinclair/typebox/value'
 
@@ -16,10 +17,12 @@ t.test('values.schema.json is what `npm run chart:schema` generates from the sid
   const dir = mkdtempSync(join(tmpdir(), 'chart-schema-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
   const out = join(dir, 'values.schema.json')
+  const blocksOut = join(dir, 'sidecar-blocks.json')
   await new Promise<void>((resolve, reject) => {
-    execFile(process.execPath, [join(ROOT, 'charts/schema.ts'), '--out', out], (error) => { if (error === null) resolve(); else reject(error) })
+    execFile(process.execPath, [join(ROOT, 'charts/schema.ts'), '--out', out, '--blocks-out', blocksOut], (error) => { if (error === null) resolve(); else reject(error) })
   })
   t.equal(readFileSync(out, 'utf8'), readFileSync(SCHEMA_PATH, 'utf8'), 'the script writes the same file')
+  t.equal(readFileSync(blocksOut, 'utf8'), readFileSync(BLOCKS_PATH, 'utf8'), 'and the same block list')
   const schema = chartSchema()
   for (const block of Object.keys(ConfigSchema.properties)) t.ok(block in schema.properties, `the sidecar block "${block}" is a chart value`)
   t.notOk('host' in schema.properties.server.properties, 'the chart owns server.host')
@@ -27,6 +30,18 @@ t.test('values.schema.json is what `npm run chart:schema` generates from the sid
   // The sidecar fills a field with a default; only fields without one stay required.
   for (const block of ['server', 'upstream', 'cors', 'shadow', 'limits', 'websocket']) t.notOk('required' in schema.properties[block], `${block}: nothing required`)
   t.same(schema.properties.routes.items.required, ['path', 'methods'], 'a route needs its path and methods')
+})
+
+t.test('files/sidecar-blocks.json, from which the templates build the ConfigMap and the restart checksum, is generated from the sidecar', async (t) => {
+  t.equal(readFileSync(BLOCKS_PATH, 'utf8'), renderBlocks(), 'run `npm run chart:schema` after changing sidecar/config/schema.ts or RESTART_ONLY')
+  const blocks = JSON.parse(readFileSync(BLOCKS_PATH, 'utf8')) as { blocks: string[], restartOnly: string[] }
+  t.same(blocks.blocks, Object.keys(ConfigSchema.properties), 'every block of the sidecar schema')
+  t.same(blocks.restartOnly, [...RESTART_ONLY], 'the blocks the sidecar reads only at start')
+  t.ok(blocks.restartOnly.every((b) => blocks.blocks.includes(b)))
+  // The ConfigMap the chart renders holds every block (routes and shadow once they are set).
+  const docs = await renderChart(HELMS[0], { set: { 'routes[0].path': '/process/text', 'routes[0].methods[0]': 'POST', 'shadow.allowedOrigins[0]': 'https://b.example.com' } })
+  const rendered = parse(get(docs, 'ConfigMap', '-config').data['config.yaml']) as Record<string, unknown>
+  t.same(Object.keys(rendered).sort(), [...blocks.blocks].sort(), 'the rendered configuration has every block')
 })
 
 t.test('the chart README values table is what readme-generator writes from values.yaml', async (t) => {
@@ -57,7 +72,11 @@ t.test('values.yaml defaults for the sidecar blocks are the sidecar defaults, ex
     }
     t.same(value, sidecar, `${path} defaults to the sidecar's ${JSON.stringify(sidecar)}`)
   }
-  for (const block of ['server', 'admin', 'upstream', 'cors', 'limits', 'websocket', 'shutdown', 'log']) walk(values[block], defaults[block], block)
+  // Every block of the sidecar schema has its defaults in values.yaml, save the two whose empty value means "the sidecar's".
+  for (const block of Object.keys(ConfigSchema.properties).filter((b) => b !== 'routes' && b !== 'shadow')) {
+    t.ok(values[block] !== undefined, `values.yaml has the ${block} block`)
+    walk(values[block], defaults[block], block)
+  }
   t.same(values.routes, [], 'routes: empty means the sidecar defaults')
   t.same(values.shadow, {}, 'shadow: none')
 })

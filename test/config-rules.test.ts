@@ -1,5 +1,5 @@
-// Configurations refused as insecure or that could never work (DESIGN.md "Configuration": "Refused as
-// insecure (clear error, not silently fixed)"), checked through the whole load pipeline so that the
+// Configurations refused as insecure or that could never work (README, "Refused as insecure": a
+// clear error, never silently fixed), checked through the whole load pipeline so that the
 // message a user sees is the one tested. Every message names its path: `cors.allowedOrigins[2]: "…" …`.
 import t, { type Test } from 'tap'
 import { loadConfigText, type Snapshot } from '../sidecar/config/load.ts'

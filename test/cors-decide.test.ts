@@ -1,5 +1,5 @@
 // The CORS decision, read against WHATWG Fetch ("CORS protocol", "CORS-preflight fetch", "CORS protocol
-// and HTTP caches") and DESIGN.md "CORS semantics": what a preflight and an actual request get back.
+// and HTTP caches") and the README's "CORS, precisely": what a preflight and an actual request get back.
 import t from 'tap'
 import { compilePolicy, type CorsSettings } from '../sidecar/cors/policy.ts'
 import { settings as base } from './fixtures/cors.ts'

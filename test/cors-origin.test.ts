@@ -1,6 +1,7 @@
-// Origin entries (configuration) and Origin header values (requests), per DESIGN.md "CORS semantics"
-// and WHATWG Fetch / HTML "serialization of an origin": lower-case scheme and host, no default port,
-// no trailing slash, no path. Entries that could never match are configuration errors, never fixed up.
+// Origin entries (configuration) and Origin header values (requests), per the README's "CORS,
+// precisely" and WHATWG Fetch / HTML "serialization of an origin": lower-case scheme and host, no
+// default port, no trailing slash, no path. Entries that could never match are configuration errors,
+// never fixed up.
 import t from 'tap'
 import { isLoopbackHost, parseOriginEntry, parseRequestOrigin, patternMatches, type OriginEntry } from '../sidecar/cors/origin.ts'
 

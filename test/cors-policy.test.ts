@@ -1,5 +1,5 @@
 // Compiling a `cors` block into an immutable matcher, and which allowlist entry (if any) covers a
-// request's Origin. DESIGN.md "CORS semantics": exact, subdomain wildcard (one or more labels, never the
+// request's Origin. README, "CORS, precisely": exact, subdomain wildcard (one or more labels, never the
 // apex), any port, or `*`; byte-exact on the serialized origin, never normalised.
 import t from 'tap'
 import { compilePolicy, headerList, matchOrigin, type CorsPolicy, type CorsSettings } from '../sidecar/cors/policy.ts'

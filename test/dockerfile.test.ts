@@ -1,8 +1,9 @@
-// The Dockerfile keeps the contract the Helm chart relies on (issue #6). `npm run test:image` builds
-// and runs the image for real (issue #10); this catches a drift in `npm test`, where no podman runs.
+// The Dockerfile keeps the contract the Helm chart relies on. `npm run test:image` builds and runs
+// the image for real (test/image/check.ts); this catches a drift in `npm test`, where no podman runs.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { standinFiles } from './fixtures/standin-files.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 // Instructions with their continuation lines joined, comments dropped.
@@ -43,4 +44,12 @@ t.test('only production dependencies reach the runtime stage', async (t) => {
 t.test('.dockerignore is an allowlist that keeps everything else out of the build context', async (t) => {
   const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
   t.same(lines, ['*', '!package.json', '!package-lock.json', '!tsconfig.json', '!tsconfig.build.json', '!sidecar/'])
+})
+
+t.test('the build context holds no development stand-in: it lives outside sidecar/, the only source directory admitted', async (t) => {
+  t.match(runtime, /^COPY --from=build \/src\/dist \.\/dist$/m, 'the image gets what the build compiled from sidecar/')
+  t.match(stages[0] ?? '', /^COPY sidecar \.\/sidecar$/m)
+  t.notMatch(instructions.join('\n'), /^COPY\b.*\bstandin\b/m, 'no stage copies the stand-in')
+  t.same(standinFiles(join(ROOT, 'sidecar')), [], 'no file of the stand-in under sidecar/')
+  t.ok(standinFiles(join(ROOT, 'standin')).length > 0, 'it is in standin/, which .dockerignore leaves out')
 })

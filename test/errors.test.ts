@@ -1,5 +1,6 @@
-// The error catalogue (DESIGN.md "Request path"): every response the sidecar generates itself is JSON
-// `{"error":{"code":"…","message":"…","requestId":"…"}}`, and upstream failures map to 502/504.
+// The error catalogue (README, "What it does to each request"): every response the sidecar generates
+// itself is JSON `{"error":{"code":"…","message":"…","requestId":"…"}}`, and upstream failures map to
+// 502/504.
 import t from 'tap'
 import { BodyTooLargeError, ERRORS, errorBody, upstreamErrorCode, type ErrorCode } from '../sidecar/errors.ts'
 
@@ -20,7 +21,7 @@ t.test('every catalogue entry has a 4xx or 5xx status and a message', async (t) 
   }
 })
 
-t.test('the catalogue gives the statuses DESIGN.md names for each failure', async (t) => {
+t.test('the catalogue gives the statuses the README names for each failure', async (t) => {
   const expected: Partial<Record<ErrorCode, number>> = {
     cors_origin_denied: 403,
     cors_preflight_denied: 403,

@@ -1,7 +1,8 @@
 // Personal data and credentials never reach a log line, even from code that logs a whole request.
 import t from 'tap'
 import { Writable } from 'node:stream'
-import { createLogger, pathOnly } from '../sidecar/log.ts'
+import { createLogger } from '../sidecar/log.ts'
+import { pathOnly } from '../sidecar/target.ts'
 
 t.test('a logged request shows method and path only; credential headers are redacted', async (t) => {
   const lines: string[] = []

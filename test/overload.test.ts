@@ -1,4 +1,4 @@
-// Overload: 500 concurrent clients against maxConcurrent 4 and a slow upstream (issue 4). The GPU
+// Overload: 500 concurrent clients against maxConcurrent 4 and a slow upstream (docs/OPERATIONS.md). The GPU
 // must never see more than 4 at once; the excess is refused with 503 in bounded time; memory stays flat.
 import t from 'tap'
 import { createServer } from 'node:http'

@@ -1,15 +1,17 @@
-// The production install, as the image's `deps` stage does it (issue #6): `dist/` built by the dev
+// The production install, as the image's `deps` stage does it: `dist/` built by the dev
 // toolchain, then `npm ci --omit=dev` in a clean copy of the package files. No dev dependency may be
 // installed, and the built entrypoint must serve, proxy and drain on SIGTERM with only the production
 // tree beside it. (test/image/check.ts builds the real image; this is what can run without podman.)
 import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, sep } from 'node:path'
 import { promisify } from 'node:util'
-import { startStandin } from '../sidecar/standin/server.ts'
+import { startStandin } from '../standin/server.ts'
 import { browserRoundTrip, chartLikeConfig, ORIGIN, stopWithSigterm, waitStarted } from './fixtures/entrypoint.ts'
+import { standinFiles } from './fixtures/standin-files.ts'
 
 const run = promisify(execFile)
 const ROOT = join(import.meta.dirname, '..')
@@ -49,10 +51,13 @@ t.test('npm ci --omit=dev installs every production dependency and no dev depend
   for (const name of Object.keys(pkg.dependencies)) t.ok(existsSync(join(dir, 'node_modules', name, 'package.json')), `${name} is installed`)
 })
 
-t.test('dist holds the compiled sidecar only: JavaScript, no TypeScript sources or tests', async (t) => {
+t.test('dist holds the compiled sidecar only: JavaScript, no TypeScript sources, tests or development stand-in', async (t) => {
   const files = readdirSync(join(dir, 'dist'), { recursive: true, encoding: 'utf8' })
-  t.ok(files.includes('main.js') && files.includes(join('standin', 'main.js')))
+  t.ok(files.includes('main.js') && files.includes(join('cli', 'run.js')))
   t.same(files.filter((f) => f.endsWith('.ts') || f.includes('test')), [])
+  // The loader behind --standin is built; the stand-in it loads from a checkout is not.
+  t.same(files.filter((f) => f.startsWith(`standin${sep}`)).sort(), [join('standin', 'server.js'), join('standin', 'server.js.map')], 'dist/standin/ holds the loader only')
+  t.same(standinFiles(join(dir, 'dist')), [], 'no file of the stand-in')
   t.match(readFileSync(join(dir, 'dist/main.js'), 'utf8'), /^#!\/usr\/bin\/env node\n/, 'the bin keeps its shebang')
 })
 
@@ -64,6 +69,15 @@ t.test('package.json: the bin is the built entrypoint, and `files` ships dist, n
   const packed = (JSON.parse(stdout) as [{ files: { path: string }[] }])[0].files.map((f) => f.path)
   t.ok(packed.includes('dist/main.js') && packed.includes('package.json') && packed.includes('examples/local.yaml'), 'the package holds the entrypoint')
   t.same(packed.filter((p) => !p.startsWith('dist/') && !p.startsWith('examples/') && !['package.json', 'README.md'].includes(p)), [], 'and nothing else')
+})
+
+t.test('the built entrypoint refuses --standin, naming what is missing', async (t) => {
+  const child = spawn(process.execPath, [join(dir, 'dist/main.js'), '--standin'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c })
+  const [code] = await once(child, 'exit') as [number | null]
+  t.not(code, 0)
+  t.match(stderr, `--standin: the development stand-in is not part of this build (no ${join(dir, 'standin/server.ts')})`)
 })
 
 t.test('the built entrypoint serves, proxies to the upstream and exits 0 on SIGTERM within the drain timeout', async (t) => {

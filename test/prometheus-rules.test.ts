@@ -21,7 +21,7 @@ const METRICS_DOC = 'docs/METRICS.md'
 const METRICS_SOURCE = 'sidecar/metrics.ts'
 const RUNBOOK = 'https://github.com/pai-cors-sidecar/pai-cors-sidecar/blob/main/docs/METRICS.md#'
 
-/** The alerts DESIGN.md / the chart promise; a rename must be deliberate. */
+/** The alerts docs/METRICS.md and the chart promise; a rename must be deliberate. */
 const EXPECTED_ALERTS = [
   'PaiSidecarUpstreamDown',
   'PaiSidecarHigh5xxRatio',

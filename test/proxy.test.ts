@@ -81,7 +81,8 @@ t.test('preflights are answered by the sidecar and never forwarded', async (t) =
   t.match(body.error.message, /no entry of allowedOrigins/)
   t.equal(body.error.requestId, denied.headers.get('x-request-id'))
 
-  // A preflight for a path that is not routed is still answered (no 404 for OPTIONS: CORS-NOTES).
+  // A preflight for a path that is not routed is still answered, not 404 (docs/ARCHITECTURE.md, "The
+  // request path", step 4).
   const unrouted = await fetch(`${sc.url}/nowhere`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST' } })
   t.equal(unrouted.status, 204)
   t.equal(up.received.length, before, 'the upstream saw no OPTIONS at all')

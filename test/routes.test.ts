@@ -1,6 +1,6 @@
-// The route allowlist (DESIGN.md "Request path", step 3): only configured path + method pairs are
-// forwarded; a path ending in "/" is a prefix; methods are exact; anything else is 404/405 from the
-// sidecar; a path the upstream could resolve differently is refused rather than normalised.
+// The route allowlist (docs/ARCHITECTURE.md, "The request path", step 7): only configured path + method
+// pairs are forwarded; a path ending in "/" is a prefix; methods are exact; anything else is 404/405
+// from the sidecar; a path the upstream could resolve differently is refused rather than normalised.
 import t from 'tap'
 import { DEFAULT_ROUTES } from '../sidecar/config/schema.ts'
 import { compileRoutes, matchRoute } from '../sidecar/routes.ts'

@@ -1,4 +1,4 @@
-// An open WebSocket holds one upstream.maxConcurrent slot for its lifetime (issue 9), unless
+// An open WebSocket holds one upstream.maxConcurrent slot for its lifetime, unless
 // websocket.countsAsInFlight is false: upgrades queue like requests, and a full queue or a long
 // wait is an HTTP 503 before any handshake.
 import t from 'tap'

@@ -1,6 +1,7 @@
-// Cross-site WebSocket hijacking (issue 9): WebSockets are outside CORS, so the upgrade's Origin is
-// decided by the same CORS decision as HTTP. A refusal is a real HTTP answer in our JSON before any
-// handshake, and the upstream never hears of it. Off by default; other upgrades stay ordinary requests.
+// Cross-site WebSocket hijacking (docs/ARCHITECTURE.md, "WebSockets"): WebSockets are outside CORS, so
+// the upgrade's Origin is decided by the same CORS decision as HTTP. A refusal is a real HTTP answer in
+// our JSON before any handshake, and the upstream never hears of it. Off by default; other upgrades
+// stay ordinary requests.
 import t from 'tap'
 import { startSidecar } from './fixtures/sidecar.ts'
 import { sample } from './fixtures/metrics.ts'

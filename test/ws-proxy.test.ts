@@ -1,6 +1,7 @@
-// WebSocket passthrough (issue 9): frames both ways through a real ws upstream on loopback, text
-// stays text and binary stays binary, close codes propagate, limits close with the right code, a
-// vanished peer closes the other leg, a slow reader pushes back, and only codes and counts are logged.
+// WebSocket passthrough (docs/ARCHITECTURE.md, "WebSockets"): frames both ways through a real ws
+// upstream on loopback, text stays text and binary stays binary, close codes propagate, limits close
+// with the right code, a vanished peer closes the other leg, a slow reader pushes back, and only codes
+// and counts are logged.
 import t from 'tap'
 import WebSocket from 'ws'
 import { closeCodeFor } from '../sidecar/websocket.ts'

@@ -1,6 +1,6 @@
-// Graceful shutdown with WebSockets open (issue 9): they keep working during shutdown.delay, are
-// closed with 1001 "going away" on both legs once it ends, and never hold the process past
-// shutdown.timeout. Upgrades that arrive while closing get 503 shutting_down.
+// Graceful shutdown with WebSockets open (docs/ARCHITECTURE.md, "Shutdown"): they keep working during
+// shutdown.delay, are closed with 1001 "going away" on both legs once it ends, and never hold the
+// process past shutdown.timeout. Upgrades that arrive while closing get 503 shutting_down.
 import t from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'

@@ -1,4 +1,4 @@
-// When the upstream cannot take the WebSocket (issue 9), the client gets an HTTP answer before its
+// When the upstream cannot take the WebSocket, the client gets an HTTP answer before its
 // handshake completes: 502 when the container is down or refuses the upgrade (a version before 3.6
 // has no /ws), 504 when its handshake hangs. The admission slot is given back each time.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// The demo (issue 7): the stand-in API, the sidecar with examples/demo/policy.yaml, and a small web
+// The demo (README, "Demo"): the stand-in API, the sidecar with examples/demo/policy.yaml, and a small web
 // app served from two origins — one the policy allows (http://localhost:5173) and one it does not
 // (http://127.0.0.1:5174) — so a person sees in their own browser what CORS lets through and why.
 // It reuses the sidecar's own serve() and stand-in, as `npm run dev` does; main.ts is the command.
@@ -12,7 +12,7 @@ import { explain, formatExplanation } from '../../sidecar/cli/explain.ts'
 import { openFileSource } from '../../sidecar/config/file-source.ts'
 import { loadConfig, loadConfigText, type Overrides } from '../../sidecar/config/load.ts'
 import { serve } from '../../sidecar/server.ts'
-import { startStandin } from '../../sidecar/standin/server.ts'
+import { startStandin } from '../../standin/server.ts'
 
 export const DEFAULT_POLICY = join(import.meta.dirname, 'policy.yaml')
 /** Everything listens here: the demo is for one person's browser, never the network. */

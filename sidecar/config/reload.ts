@@ -8,7 +8,7 @@ import type { Config } from './schema.ts'
 import type { ConfigStore } from './store.ts'
 
 /** Read once at start: the listeners, the upstream pool and admission are built from them. */
-const RESTART_ONLY = ['server', 'admin', 'upstream', 'shutdown'] as const
+export const RESTART_ONLY = ['server', 'admin', 'upstream', 'shutdown'] as const
 
 export type ReloadResult = 'success' | 'failure' | 'unchanged'
 

@@ -2,6 +2,7 @@
 // type of the validated configuration (TypeBox), so the two cannot drift apart. Every field has a
 // default except the ones whose absence means something (cors.maxAge: header not sent; shadow: none).
 import { Type, type Static } from '@sinclair/typebox'
+import type { CorsSettings } from '../cors/policy.ts'
 
 /** `250ms`, `30s`, `5m`, `1h`: a unit is required, so `30` can never silently mean 30 ms. */
 export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h)$'
@@ -29,7 +30,7 @@ export const Route = Type.Object({
   methods: Type.Array(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), { minItems: 1 })
 }, Strict)
 
-/** Private AI 4.x routes (no prefix) and the 3.x generation (under /v3/); see PRIVATE-AI.md. */
+/** Private AI 4.x routes (no prefix) and the 3.x generation (under /v3/), as the README lists them. */
 export const DEFAULT_ROUTES = [
   { path: '/', methods: ['GET'] },
   ...['/process/text', '/process/files/base64', '/process/text/reidentify', '/ner/text', '/analyze/text', '/bleep']
@@ -90,9 +91,10 @@ export const ConfigSchema = Type.Object({
       window: duration('1m')
     }, { ...Strict, default: {} })
   }, { ...Strict, default: {} }),
-  // WebSocket passthrough to the container's `/ws` (issue 9). Off by default: browsers open WebSockets
-  // from any page without CORS, so the upgrade's Origin is checked here against the cors policy.
-  // Every field is read per upgrade, so all of them reload live; open sockets keep their settings.
+  // WebSocket passthrough to the container's `/ws` (docs/ARCHITECTURE.md, "WebSockets"). Off by
+  // default: browsers open WebSockets from any page without CORS, so the upgrade's Origin is checked
+  // against the cors policy. Every field is read per upgrade, so all of them reload live; open
+  // sockets keep their settings.
   websocket: Type.Object({
     enabled: Type.Boolean({ default: false }),
     path: Type.String({ pattern: '^/[^?#]*$', default: '/ws', description: 'the public path that accepts upgrades (exact, no query)' }),
@@ -114,4 +116,12 @@ export const ConfigSchema = Type.Object({
 }, Strict)
 
 export type Config = Static<typeof ConfigSchema>
-export type CorsConfig = Static<typeof CorsBlock>
+
+// cors/ owns the type of its input (CorsSettings) and imports nothing from config/, so that the pure
+// CORS module needs neither TypeBox nor the schema (docs/ARCHITECTURE.md, "Module map"). The schema's
+// cors block must deliver exactly that type: same fields, each assignable both ways. A field added on
+// one side only fails `tsc` here.
+type Mutual<A, B> = [A] extends [B] ? [B] extends [A] ? true : false : false
+type Same<A, B> = Mutual<A, B> extends true ? Mutual<keyof A, keyof B> : false
+type Assert<T extends true> = T
+export type CorsBlockIsCorsSettings = Assert<Same<Static<typeof CorsBlock>, CorsSettings>>

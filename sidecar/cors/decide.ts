@@ -48,7 +48,10 @@ export interface CorsDecision {
 export const SAFELISTED_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST'])
 /** RFC 9110 §5.6.2 token: method and header names. */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-/** Bound on Access-Control-Request-Headers items; browsers send a handful (CORS-NOTES: unbounded parsing). */
+/**
+ * Bound on Access-Control-Request-Headers items: browsers send a handful, and a preflight must not
+ * cost unbounded work.
+ */
 export const MAX_REQUEST_HEADERS = 64
 
 export type ParsedHeaders = { ok: true; names: string[] } | { ok: false; detail: string }

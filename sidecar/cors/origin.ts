@@ -39,7 +39,10 @@ function canonicalHost (scheme: string, host: string): string | undefined {
   }
 }
 
-/** Loopback and localhost hosts, where plain http is as private as https (DESIGN.md, refused configurations). */
+/**
+ * Loopback and localhost hosts, where plain http is as private as https (config/rules.ts allows
+ * credentials there).
+ */
 export function isLoopbackHost (host: string): boolean {
   return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }

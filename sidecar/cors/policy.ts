@@ -34,7 +34,7 @@ export interface CorsPolicy {
   readonly preflightVary: string
 }
 
-/** Lower-case, sorted, de-duplicated: the form DESIGN.md promises for header lists. */
+/** Lower-case, sorted, de-duplicated: the form the README promises for the header lists the sidecar sends. */
 export function headerList (names: readonly string[]): string[] {
   return [...new Set(names.map((n) => n.toLowerCase()))].sort()
 }

@@ -1,4 +1,4 @@
-// A local equivalent of the Dockerfile's base image, for `npm run test:image` (issue #10).
+// A local equivalent of the Dockerfile's base image, for `npm run test:image`.
 // No registry is reachable from CI, so the official `node:24.x.y-bookworm-slim` cannot be pulled.
 // It is rebuilt from the same ingredients: a Debian 12 root filesystem (`debootstrap --variant=minbase`,
 // trimmed like debian:bookworm-slim), the official Node.js binary (npm package `node-linux-<arch>`,

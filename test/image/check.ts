@@ -1,4 +1,4 @@
-// `npm run test:image` (issue #10): build the project's Dockerfile for real and check the image as a
+// `npm run test:image`: build the project's Dockerfile for real and check the image as a
 // user of it would. No Docker engine runs here and `podman run` cannot set rlimits in this sandbox, so:
 //   - the base is assembled locally when missing (base.ts) and the Dockerfile built by podman with
 //     buildah's chroot isolation;
@@ -14,8 +14,9 @@ import { createWriteStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readd
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { startStandin } from '../../sidecar/standin/server.ts'
+import { startStandin } from '../../standin/server.ts'
 import { browserRoundTrip, chartLikeConfig, ORIGIN, stopWithSigterm, waitStarted } from '../fixtures/entrypoint.ts'
+import { standinFiles } from '../fixtures/standin-files.ts'
 import { ensureBase } from './base.ts'
 
 const run = promisify(execFile)
@@ -186,6 +187,11 @@ try {
   check('every production dependency installed', absentProd.length === 0, `${prod.length} packages${absentProd.length > 0 ? `, missing ${absentProd.slice(0, 5).join(' ')}` : ''}`)
   const sources = added.filter((p) => !p.startsWith(`${APP}/node_modules/`) && (/\.(ts|mts|cts)$/.test(p) || /\/(test|tests|sidecar|\.git|\.tap|coverage|bench|docs|charts)(\/|$)/.test(p.slice(APP.length)) || /\/(tsconfig[^/]*\.json|package-lock\.json)$/.test(p)))
   check('no sources, tests, lockfile or tooling config in the runtime layer', sources.length === 0, sources.slice(0, 5).join(' '))
+  // The development stand-in is a test double: found by its banner, and only --standin's loader may remain.
+  const standinCode = standinFiles(join(rootfs, APP))
+  const standinDir = existsSync(join(rootfs, APP, 'dist/standin')) ? readdirSync(join(rootfs, APP, 'dist/standin')).sort() : []
+  check('no development stand-in in the image (dist/standin/ holds the --standin loader only)',
+    standinCode.length === 0 && JSON.stringify(standinDir) === '["server.js","server.js.map"]', [...standinCode, ...standinDir].slice(0, 5).join(' '))
   const secretName = /\/(\.npmrc|npmrc|\.yarnrc(\.yml)?|\.env(\.[^/]*)?|\.netrc|\.git-credentials|kubeconfig|id_(rsa|ecdsa|ed25519)[^/]*|[^/]*\.(pem|key|p12|pfx|crt))$/
   // Our own files by name and content; node_modules holds the packages exactly as published (some ship
   // test fixtures such as a TLS key for their own tests), which are listed for the record.

@@ -72,8 +72,9 @@ rounded up, so that grace periods computed from it are never too short.
 {{- end -}}
 
 {{/*
-Native sidecars (KUBERNETES-NOTES.md): an older API server drops `restartPolicy` from an init
-container, which then never finishes and the pod never starts. Refuse to render instead.
+Native sidecars (Kubernetes >= 1.29, "Sidecar containers"): an older API server drops
+`restartPolicy` from an init container, which then never finishes and the pod never starts. Refuse
+to render instead.
 */}}
 {{- define "pai.native" -}}
 {{- if .Values.sidecar.native -}}
@@ -111,28 +112,49 @@ after it, so it must cover endpoint propagation (5 s) plus the drain timeout for
 {{- end -}}
 
 {{/*
+The sidecar's configuration blocks and the ones it applies only at start, generated from its schema
+(files/sidecar-blocks.json, written by `npm run chart:schema`).
+*/}}
+{{- define "pai.sidecarBlocks" -}}
+{{- $text := .Files.Get "files/sidecar-blocks.json" -}}
+{{- if not ($text | fromJson).blocks -}}
+{{- fail "files/sidecar-blocks.json is missing or empty: run `npm run chart:schema`" -}}
+{{- end -}}
+{{- $text -}}
+{{- end -}}
+
+{{/*
 The sidecar's configuration file: the values blocks that carry the sidecar's own field names. The
 chart owns the listen hosts and the upstream URL (the container is always on localhost in the pod).
 Empty `routes` and `shadow` fall back to the sidecar's defaults rather than meaning "none".
 */}}
 {{- define "pai.config" -}}
-{{- $server := merge (dict "host" "0.0.0.0") (deepCopy .Values.server) -}}
-{{- $admin := merge (dict "host" "0.0.0.0") (deepCopy .Values.admin) -}}
-{{- $upstream := merge (dict "url" (printf "http://127.0.0.1:%d" (int .Values.privateai.port))) (deepCopy .Values.upstream) -}}
-{{- $config := dict "server" $server "admin" $admin "upstream" $upstream "cors" .Values.cors "limits" .Values.limits "websocket" .Values.websocket "shutdown" .Values.shutdown "log" .Values.log -}}
-{{- with .Values.routes }}{{ $_ := set $config "routes" . }}{{ end -}}
-{{- with .Values.shadow }}{{ $_ := set $config "shadow" . }}{{ end -}}
+{{- $config := dict -}}
+{{- range (include "pai.sidecarBlocks" . | fromJson).blocks -}}
+{{- $_ := set $config . (index $.Values .) -}}
+{{- end -}}
+{{- $_ := set $config "server" (merge (dict "host" "0.0.0.0") (deepCopy .Values.server)) -}}
+{{- $_ := set $config "admin" (merge (dict "host" "0.0.0.0") (deepCopy .Values.admin)) -}}
+{{- $_ := set $config "upstream" (merge (dict "url" (printf "http://127.0.0.1:%d" (int .Values.privateai.port))) (deepCopy .Values.upstream)) -}}
+{{- range list "routes" "shadow" -}}
+{{- if empty (index $config .) }}{{ $_ := unset $config . }}{{ end -}}
+{{- end -}}
 {{- toYaml $config -}}
 {{- end -}}
 
 {{/*
-What the sidecar applies only at start (sidecar/config/reload.ts, RESTART_ONLY): changing it must
-roll the pods. The hot-reloaded policy (cors, routes, limits, shadow, websocket, log) is left out, so that a
-`helm upgrade` that only changes origins does not restart the GPU pod and reload the model.
+What the sidecar applies only at start (`restartOnly`, from RESTART_ONLY in sidecar/config/reload.ts):
+changing it must roll the pods. The hot-reloaded policy (cors, routes, limits, shadow, websocket, log)
+is left out, so that a `helm upgrade` that only changes origins does not restart the GPU pod and
+reload the model.
 */}}
 {{- define "pai.restartChecksum" -}}
 {{- $config := include "pai.config" . | fromYaml -}}
-{{- pick $config "server" "admin" "upstream" "shutdown" | toJson | sha256sum -}}
+{{- $restart := dict -}}
+{{- range (include "pai.sidecarBlocks" . | fromJson).restartOnly -}}
+{{- $_ := set $restart . (index $config .) -}}
+{{- end -}}
+{{- $restart | toJson | sha256sum -}}
 {{- end -}}
 
 {{/*

@@ -236,7 +236,7 @@ const FOREIGN_ORIGIN = 'https://evil.example.net'
  * Refuses to measure a proxy that answers wrongly: an allowed preflight (an exact origin, and one
  * of a wildcard entry) must get 204 or 200 with the Access-Control-Allow-* headers of the policy,
  * an allowed POST must reach the upstream and come back with Access-Control-Allow-Origin and
- * -Expose-Headers, and a foreign origin must get no Access-Control-Allow-Origin, preflight or POST.
+ * -Expose-Headers, its body must reach the upstream (an echo), and a foreign origin must get no Access-Control-Allow-Origin, preflight or POST.
  * A proxy that does less work than the others would otherwise look fast for it.
  */
 export async function checkAnswers (name: string, url: string, ms = 10_000): Promise<void> {
@@ -262,6 +262,8 @@ export async function checkAnswers (name: string, url: string, ms = 10_000): Pro
   ensure(post.status === 200 && post.body.includes('"processed_text"'), wrong(`POST from ${ORIGIN} answered ${post.status}, not the upstream's answer`))
   ensure(post.header('access-control-allow-origin') === ORIGIN, wrong(`POST from ${ORIGIN}: Access-Control-Allow-Origin ${post.header('access-control-allow-origin')}`))
   ensure(post.list('access-control-expose-headers').includes('x-request-id'), wrong(`POST from ${ORIGIN}: Access-Control-Expose-Headers ${post.header('access-control-expose-headers')}`))
+  // The body reaches the upstream: a proxy that dropped it would answer the small POSTs just as fast.
+  await streamEcho(url, 1000, ms).catch((err: Error) => { throw new Error(wrong(err.message)) })
   for (const method of ['OPTIONS', 'POST'] as const) {
     const foreign = await ask(method, FOREIGN_ORIGIN)
     ensure(foreign.header('access-control-allow-origin') === null, wrong(`${method} from ${FOREIGN_ORIGIN}: Access-Control-Allow-Origin ${foreign.header('access-control-allow-origin')}`))
@@ -368,8 +370,7 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
     }
 
     for (const name of opts.peers ?? []) {
-      const { proc, url } = await startPeer(name, { dir, servers, upstream: upstreamUrl, stdout: devnull })
-      procs.push(proc)
+      const { proc, url } = await startPeer(name, { dir, servers, upstream: upstreamUrl, stdout: devnull }, procs)
       targets.push({ name, url, proc })
     }
     for (const t of targets) if (t.name !== 'direct') await checkAnswers(t.name, t.url)

@@ -153,9 +153,16 @@ export interface PeerSite {
   stdout: number
 }
 
-/** Starts `name` in front of `site.upstream` and resolves once it listens. */
-export async function startPeer (name: PeerName, site: PeerSite): Promise<{ proc: Proc; url: string }> {
-  if (name === 'fastify' || name === 'express') return await startPrinting(site.servers, [new URL(`peers/${name}.ts`, import.meta.url).pathname, site.upstream])
+/**
+ * Starts `name` in front of `site.upstream` and resolves once it listens. The process goes into
+ * `started` as soon as it is spawned, so that the caller's cleanup stops it whatever happens next.
+ */
+export async function startPeer (name: PeerName, site: PeerSite, started: Proc[]): Promise<{ proc: Proc; url: string }> {
+  if (name === 'fastify' || name === 'express') {
+    const peer = await startPrinting(site.servers, [new URL(`peers/${name}.ts`, import.meta.url).pathname, site.upstream])
+    started.push(peer.proc)
+    return peer
+  }
   const port = await freePort()
   let proc: Proc
   if (name === 'vite') {
@@ -173,11 +180,7 @@ export async function startPeer (name: PeerName, site: PeerSite): Promise<{ proc
     const env = { ...process.env, HOME: site.dir, XDG_DATA_HOME: site.dir, XDG_CONFIG_HOME: site.dir }
     proc = spawnPinned(site.servers, BINARIES.caddy as string, ['run', '--config', join(site.dir, 'Caddyfile'), '--adapter', 'caddyfile'], site.stdout, env)
   }
-  try {
-    await waitForPort(port, proc.child)
-  } catch (err) {
-    proc.child.kill('SIGKILL')
-    throw err
-  }
+  started.push(proc)
+  await waitForPort(port, proc.child)
   return { proc, url: `http://127.0.0.1:${port}` }
 }

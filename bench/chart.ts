@@ -27,7 +27,7 @@ export function chart (report: Report, rows: TargetRow[] = peerRows(report)): st
   const ROW = 18
   const width = LABEL + BAR + 70
   const parts: string[] = []
-  let y = 48
+  let y = 64
   columns.forEach((col, i) => {
     // Ratios only: the p99 difference, the RSS growth and idle RSS stay in the table.
     if (col.against === undefined || col.field === 'p99') return
@@ -49,11 +49,13 @@ export function chart (report: Report, rows: TargetRow[] = peerRows(report)): st
     y += 14
   })
   const m = report.meta
-  const title = `npm run bench, ${m.date}: Node ${m.node}, ${m.cpus} CPUs${m.pinned ? ' (servers on core 0, load on core 1)' : ''}, ${m.rounds} rounds × ${m.seconds} s, ${m.connections} connections; medians of per-round ratios`
+  const machine = `npm run bench, ${m.date}: Node ${m.node}, ${m.cpus} CPUs${m.pinned ? ' (servers on core 0, load on core 1)' : ''}`
+  const method = `${m.rounds} round(s) × ${m.seconds} s per target and case, ${m.connections} connections, load average ${m.loadavg.join(' / ')}; medians of per-round ratios`
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 10}" viewBox="0 0 ${width} ${y + 10}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="#fff"/>
 <text x="10" y="20" font-size="14" font-weight="bold">CORS proxies in front of the same upstream (dashed line: the reference, 1.00)</text>
-<text x="10" y="36" fill="#555">${escape(title)}</text>
+<text x="10" y="36" fill="#555">${escape(machine)}</text>
+<text x="10" y="52" fill="#555">${escape(method)}</text>
 ${parts.join('\n')}
 </svg>
 `

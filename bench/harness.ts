@@ -373,13 +373,14 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
       const { proc, url } = await startPeer(name, { dir, servers, upstream: upstreamUrl, stdout: devnull }, procs)
       targets.push({ name, url, proc })
     }
-    for (const t of targets) if (t.name !== 'direct') await checkAnswers(t.name, t.url)
 
     await sleep(500)
     const idleStart = memory(sidecar.pid).rss
     const idleFloor = memory(floor.pid).rss
     const idleTargets: Partial<Record<TargetName, number>> = {}
     for (const t of targets) if (t.name !== 'direct') idleTargets[t.name] = memory(t.proc.pid).rss
+    // After the idle figures, which are of processes that have served nothing yet.
+    for (const t of targets) if (t.name !== 'direct') await checkAnswers(t.name, t.url)
     const samples: Report['samples'] = {}
     const record = (c: CaseName, t: TargetName, s: Sample): void => { ((samples[c] ??= {})[t] ??= []).push(s) }
     const measured = async (c: Exclude<CaseName, 'stream'>, t: Target, seconds: number): Promise<Sample> => {

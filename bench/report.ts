@@ -182,7 +182,7 @@ export function peerColumns (report: Report): PeerColumn[] {
     { head: 'preflight req/s (× nginx)', case: 'preflight', field: 'rps', against: 'nginx' },
     { head: 'AI-shaped req/s (× direct)', case: 'ai', field: 'rps', against: 'direct' },
     { head: 'AI-shaped p99 ms (+ms over direct)', case: 'ai', field: 'p99', against: 'direct' },
-    { head: '200 MB stream ms (× direct)', case: 'stream', field: 'ms', against: 'direct' },
+    { head: 'stream ms (× direct)', case: 'stream', field: 'ms', against: 'direct' },
     { head: 'stream peak RSS +MB', case: 'stream', field: 'growth' },
     { head: 'CPU s / 10k small POSTs (× nginx)', case: 'small', field: 'cpu10k', against: 'nginx' },
     { head: 'idle RSS MB', case: 'idle', field: 'idle' }

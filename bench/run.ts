@@ -43,6 +43,7 @@ if (wanted.unknown.length > 0) {
   process.exit(2)
 }
 const { peers, missing } = availablePeers(v['no-peers'] === true ? [] : wanted.peers)
+for (const p of missing) process.stderr.write(`${p} is not installed (apt-get install ${p}): left out of this run\n`)
 const loader = (v.loader ?? defaultLoader()) as Loader
 const report = await runBench({
   seconds: Number(v.seconds),
@@ -65,7 +66,8 @@ if (report.meta.nginx === false) console.log('\nnginx is not installed (apt-get 
 const targets = peerRows(report)
 console.log(`\n${formatPeers(report, targets)}`)
 for (const p of missing) console.log(`${p} is not installed (apt-get install ${p}): left out.`)
-if (v.json !== undefined) writeFileSync(v.json, `${JSON.stringify({ ...report, rows }, null, 2)}\n`)
+if (v.json !== undefined) writeFileSync(v.json, `${JSON.stringify({ ...report, rows, targets }, null, 2)}\n`)
+
 if (v['no-docs'] !== true) {
   const path = new URL('../docs/BENCHMARKS.md', import.meta.url)
   writeFileSync(path, replaceResults(readFileSync(path, 'utf8'), formatMarkdown(report, rows)))

@@ -22,7 +22,7 @@ const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&l
 
 export function chart (report: Report, rows: TargetRow[] = peerRows(report)): string {
   const columns = peerColumns(report)
-  const LABEL = 330
+  const LABEL = 470
   const BAR = 380
   const ROW = 18
   const width = LABEL + BAR + 70

@@ -4,7 +4,7 @@
 // its own process. Targets are measured in turn within each round, in a rotating order, so that drift
 // on a shared machine hits all of them; results are medians of per-round ratios.
 // `npm run bench` (bench/run.ts) prints the table and writes docs/BENCHMARKS.md.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request, type IncomingMessage } from 'node:http'
@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { load, type LoadResult, type LoadSpec, type Loader } from './load.ts'
 import { nginxArgs, nginxConfig } from './nginx.ts'
-import { startPeer, type PeerName } from './peers.ts'
+import { peerVersion, startPeer, type PeerName } from './peers.ts'
 import { EXPOSED, HEADERS, MAX_AGE, METHODS, ORIGIN, ORIGINS } from './policy.ts'
 
 export { ORIGINS } from './policy.ts'
@@ -291,7 +291,11 @@ export interface Sample {
 }
 
 export interface Report {
-  meta: { node: string; loader: Loader; nginx: boolean; pinned: boolean; cpus: number; loadavg: number[]; seconds: number; rounds: number; connections: number; streamMB: number; date: string }
+  meta: {
+    node: string; loader: Loader; nginx: boolean; pinned: boolean; cpus: number; loadavg: number[]; seconds: number; rounds: number; connections: number; streamMB: number; date: string
+    /** What ran as each target that is not this project's, with its version (nginx's, the peers'). */
+    versions?: Partial<Record<TargetName, string>>
+  }
   /** Per case and target, one sample per round. */
   samples: Partial<Record<CaseName, Partial<Record<TargetName, Sample[]>>>>
   /**
@@ -343,6 +347,7 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
     const { proc: upstream, url: upstreamUrl } = await startUpstream(servers)
     procs.push(upstream)
     const targets: Target[] = [{ name: 'direct', url: upstreamUrl, proc: upstream }]
+    const versions: Partial<Record<TargetName, string>> = {}
 
     const [port, adminPort] = [await freePort(), await freePort()]
     writeFileSync(join(dir, 'sidecar.yaml'), sidecarConfig(port, adminPort, upstreamUrl))
@@ -367,11 +372,14 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
       procs.push(nginx)
       await waitForPort(nginxPort, nginx.child)
       targets.push({ name: 'nginx', url: `http://127.0.0.1:${nginxPort}`, proc: nginx })
+      // `nginx version: nginx/1.22.1`, on stderr.
+      versions.nginx = (/nginx\/(\S+)/.exec(spawnSync(opts.nginx, ['-v'], { encoding: 'utf8' }).stderr) as RegExpExecArray)[1] as string
     }
 
     for (const name of opts.peers ?? []) {
       const { proc, url } = await startPeer(name, { dir, servers, upstream: upstreamUrl, stdout: devnull }, procs)
       targets.push({ name, url, proc })
+      versions[name] = peerVersion(name)
     }
 
     await sleep(500)
@@ -427,7 +435,8 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
         rounds: opts.rounds,
         connections: opts.connections,
         streamMB: opts.streamBytes / 1024 / 1024,
-        date: new Date().toISOString()
+        date: new Date().toISOString(),
+        versions
       },
       samples,
       idle: { start: idleStart, end: memory(sidecar.pid).rss, floor: idleFloor, targets: idleTargets }

@@ -9,7 +9,8 @@
 //   haproxy  Debian's haproxy, CORS in its configuration (http-request return, http-response set-header)
 //   caddy    Debian's caddy, CORS in its Caddyfile (@preflight matcher, header, reverse_proxy)
 // HAProxy and Caddy are left out, with a line saying so, when their binary is missing.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { freePort, spawnPinned, startPrinting, waitForPort, type Proc } from './harness.ts'
@@ -183,4 +184,19 @@ export async function startPeer (name: PeerName, site: PeerSite, started: Proc[]
   started.push(proc)
   await waitForPort(port, proc.child)
   return { proc, url: `http://127.0.0.1:${port}` }
+}
+
+const pkg = (name: string): string => `${(JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version}`
+const firstLine = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' }).split('\n')[0] as string
+
+/**
+ * The version of what runs as `name`, for the table: the packages of its label, in its order
+ * (`fastify / @fastify/cors / @fastify/reply-from`), or the binary's (`HAProxy version 2.6.12-1+deb12u4 …` → `2.6.12`).
+ */
+export function peerVersion (name: PeerName): string {
+  if (name === 'fastify') return [pkg('fastify'), pkg('@fastify/cors'), pkg('@fastify/reply-from')].join(' / ')
+  if (name === 'vite') return pkg('vite')
+  if (name === 'express') return [pkg('express'), pkg('cors'), pkg('http-proxy-middleware')].join(' / ')
+  if (name === 'haproxy') return (/^HAProxy version (\d+\.\d+\.\d+)/.exec(firstLine(BINARIES.haproxy as string, ['-v'])) as RegExpExecArray)[1] as string
+  return (/^v?(\d+\.\d+\.\d+)/.exec(firstLine(BINARIES.caddy as string, ['version'])) as RegExpExecArray)[1] as string
 }

@@ -216,7 +216,11 @@ export function peerRows (report: Report): TargetRow[] {
     const text = f === 'p99' ? paren(ratio, (r) => `${r >= 0 ? '+' : '−'}${Math.abs(r).toFixed(1)}`) : paren(ratio, (r) => r.toFixed(2))
     return { value, ratio, text: `${num(value)} (${text})` }
   }
-  return (Object.keys(TARGET_LABELS) as TargetName[]).filter(present).map((t) => ({ target: t, label: TARGET_LABELS[t], cells: columns.map((col) => cell(t, col)) }))
+  const label = (t: TargetName): string => {
+    const version = report.meta.versions?.[t]
+    return version === undefined ? TARGET_LABELS[t] : `${TARGET_LABELS[t]} (${version})`
+  }
+  return (Object.keys(TARGET_LABELS) as TargetName[]).filter(present).map((t) => ({ target: t, label: label(t), cells: columns.map((col) => cell(t, col)) }))
 }
 
 function peerTable (report: Report, rows: TargetRow[]): string[][] {

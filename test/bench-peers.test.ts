@@ -60,6 +60,8 @@ t.test('every installed peer is started, checked and loaded next to the other ta
 
   const rows = peerRows(report)
   t.same(rows.map((r) => r.target), (Object.keys(TARGET_LABELS) as TargetName[]).filter((n) => n === 'direct' || proxies.includes(n)), 'one row per target, in the table\'s order')
+  for (const r of rows.filter((r) => ['nginx', ...peers].includes(r.target))) t.match(r.label, / \(\d+\.\d+\.\d+( \/ \d+\.\d+\.\d+)*\)$/, `${r.target}: with its version`)
+  t.equal(rows.find((r) => r.target === 'sidecar')?.label, 'this sidecar')
   for (const r of rows) t.equal(r.cells.length, 6, `${r.target}: small, preflight, stream time and RSS, CPU, idle; no AI-shaped columns`)
   t.match(rows.find((r) => r.target === 'nginx')?.cells[0], { ratio: 1, text: /^\d+ \(1\.00\)$/ })
   t.match(formatPeers(report, rows), /^target +small POST req\/s \(× nginx\) +preflight req\/s \(× nginx\) +stream ms \(× direct\) +stream peak RSS \+MB +CPU s \/ 10k small POSTs \(× nginx\) +idle RSS MB\n/)
@@ -168,6 +170,7 @@ t.test('the per-target table and its chart from a report: ratios, differences, a
   t.same(rows.find((r) => r.target === 'direct')?.cells.map((c) => c.text), ['2000 (2.00)', '–', '100 (1.00)', '20.00 (+0.0)', '100 (1.00)', '+1', '1.00 (1.00)', '–'])
   t.match(peersMarkdown(report, rows), /^\| target \| small POST req\/s \(× nginx\) \| preflight req\/s \(× nginx\) \| AI-shaped req\/s \(× direct\) \| AI-shaped p99 ms \(\+ms over direct\) \|/)
   t.match(peersMarkdown(report, rows), '\n| Vite dev-server proxy | 250 (0.25) | 500 (–) | 80.00 (0.80) | 19.50 (−0.5) | 300 (3.00) | +40 | 4.00 (4.00) | 95 |')
+  t.equal(peerRows({ ...report, meta: { ...report.meta, versions: { vite: '8.4.0' } } }).find((r) => r.target === 'vite')?.label, 'Vite dev-server proxy (8.4.0)')
   const svg = chart(report, rows)
   t.match(svg, 'small POST req/s, × nginx (higher is better)')
   t.notMatch(svg, 'preflight req/s', 'no ratio, no panel')

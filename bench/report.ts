@@ -92,8 +92,33 @@ export function summarise (report: Report): Row[] {
   // What the sidecar's features and framework cost over the least Node does, per request.
   row('small', '6 CPU / 10k req (over floor)', 'CPU s', 'cpu10k', paired('small', 'sidecar', 'floor', 'cpu10k', ratio), times('floor'), 'report', undefined)
   row('preflight', '6 CPU / 10k preflights (over floor)', 'CPU s', 'cpu10k', paired('preflight', 'sidecar', 'floor', 'cpu10k', ratio), times('floor'), 'report', undefined)
+  // Issue 16: ahead of every Node.js peer on every case; on small POSTs by 1.5 ×. Per round, the
+  // sidecar against the best Node.js peer of that round; rows only when a Node.js peer ran.
+  const best = (c: CaseName, f: Field, lower: boolean): number | undefined => {
+    const peers = NODE_PEERS.map((p) => get(c, p)).filter((xs) => xs.length > 0)
+    if (peers.length === 0) return undefined
+    return median(get(c, 'sidecar').map((x, i) => {
+      // One sample per round for every target: runBench measures each of them in every round.
+      const figures = peers.map((xs) => (xs[i] as Sample)[f] as number)
+      return (x[f] as number) / (lower ? Math.min(...figures) : Math.max(...figures))
+    }))
+  }
+  const bestPeer = times('best Node.js peer')
+  const ahead = [
+    ['small', 'req/s', 'rps', false, '≥ 1.5 × best Node.js peer', (r: number) => r >= 1.5],
+    ['preflight', 'req/s', 'rps', false, '> 1 × best Node.js peer', (r: number) => r > 1],
+    ['ai', 'req/s', 'rps', false, '> 1 × best Node.js peer', (r: number) => r > 1],
+    ['stream', 'time ms', 'ms', true, '< 1 × best Node.js peer', (r: number) => r < 1]
+  ] as const
+  for (const [c, measure, f, lower, target, pass] of ahead) {
+    const r = best(c, f, lower)
+    if (r !== undefined) row(c, `7 vs Node.js peers (${c})`, measure, f, r, bestPeer, target, pass)
+  }
   return rows
 }
+
+/** The peers that are Node.js programs, which issue 16 asks the sidecar to be ahead of. */
+export const NODE_PEERS: readonly TargetName[] = ['fastify', 'vite', 'express']
 
 const num = (n: number | undefined): string => n === undefined ? '–' : n >= 100 ? n.toFixed(0) : n.toFixed(2)
 const verdict = (p: boolean | undefined): string => p === undefined ? '' : p ? 'PASS' : 'FAIL'

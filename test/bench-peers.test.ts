@@ -17,7 +17,7 @@ import { checkAnswers, runBench, startPrinting, startUpstream, stop, type Report
 import { defaultLoader } from '../bench/load.ts'
 import { nginxBinary } from '../bench/nginx.ts'
 import { availablePeers, BINARIES, caddyfile, haproxyConfig, parsePeers, PEERS, viteConfig } from '../bench/peers.ts'
-import { formatPeers, peerRows, peersMarkdown, TARGET_LABELS } from '../bench/report.ts'
+import { formatPeers, peerRows, peersMarkdown, summarise, TARGET_LABELS } from '../bench/report.ts'
 
 const nginx = nginxBinary()
 const wrk = defaultLoader() === 'wrk'
@@ -58,6 +58,9 @@ t.test('every installed peer is started, checked and loaded next to the other ta
   t.same(Object.keys(report.idle.targets ?? {}).sort(), [...proxies].sort(), 'every proxy\'s idle RSS')
   t.equal(lines.length, 3 * proxies.length + 2, 'one progress line per measurement')
 
+  const ahead = summarise(report).filter((r) => r.case.startsWith('7 '))
+  t.same(ahead.map((r) => `${r.case} ${r.measure}`), ['7 vs Node.js peers (small) req/s', '7 vs Node.js peers (preflight) req/s', '7 vs Node.js peers (stream) time ms'])
+  for (const r of ahead) t.match(r, { result: Number, resultText: /^\d+\.\d{3} × best Node\.js peer$/, pass: Boolean })
   const rows = peerRows(report)
   t.same(rows.map((r) => r.target), (Object.keys(TARGET_LABELS) as TargetName[]).filter((n) => n === 'direct' || proxies.includes(n)), 'one row per target, in the table\'s order')
   for (const r of rows.filter((r) => ['nginx', ...peers].includes(r.target))) t.match(r.label, / \(\d+\.\d+\.\d+( \/ \d+\.\d+\.\d+)*\)$/, `${r.target}: with its version`)
@@ -183,6 +186,25 @@ t.test('the per-target table and its chart from a report: ratios, differences, a
   writeFileSync(join(dir, 'report.json'), JSON.stringify(report))
   execFileSync(process.execPath, [new URL('../bench/chart.ts', import.meta.url).pathname, join(dir, 'report.json'), join(dir, 'chart.svg')])
   t.equal(readFileSync(join(dir, 'chart.svg'), 'utf8'), svg, 'node bench/chart.ts redraws it from a --json file')
+})
+
+t.test('the sidecar against the best Node.js peer of each round', async (t) => {
+  const report: Report = {
+    meta: { node: 'v24', loader: 'wrk', nginx: false, pinned: true, cpus: 2, loadavg: [1], seconds: 5, rounds: 2, connections: 64, streamMB: 200, date: 'today' },
+    samples: {
+      small: { sidecar: [{ rps: 300 }, { rps: 450 }], fastify: [{ rps: 200 }, { rps: 100 }], express: [{ rps: 100 }, { rps: 300 }] },
+      stream: { sidecar: [{ ms: 90, growth: 1 }, { ms: 120, growth: 1 }], vite: [{ ms: 100, growth: 1 }, { ms: 100, growth: 1 }], express: [{ ms: 150, growth: 1 }, { ms: 200, growth: 1 }] },
+      preflight: { sidecar: [{ rps: 1 }, { rps: 1 }] }
+    },
+    idle: { start: 1, end: 1, floor: 1 }
+  }
+  const ahead = summarise(report).filter((r) => r.case.startsWith('7 '))
+  // small: 300 ÷ 200 and 450 ÷ 300, both 1.5; stream: 90 ÷ 100 and 120 ÷ 100, median 1.05.
+  t.match(ahead, [
+    { case: '7 vs Node.js peers (small)', result: 1.5, resultText: '1.500 × best Node.js peer', target: '≥ 1.5 × best Node.js peer', pass: true },
+    { case: '7 vs Node.js peers (stream)', measure: 'time ms', result: 1.05, target: '< 1 × best Node.js peer', pass: false }
+  ])
+  t.equal(ahead.length, 2, 'no row for a case no Node.js peer ran')
 })
 
 /** One HTTP/1.1 exchange on its own connection; resolves with the response, unread. */

@@ -194,17 +194,20 @@ t.test('the sidecar against the best Node.js peer of each round', async (t) => {
     samples: {
       small: { sidecar: [{ rps: 300 }, { rps: 450 }], fastify: [{ rps: 200 }, { rps: 100 }], express: [{ rps: 100 }, { rps: 300 }] },
       stream: { sidecar: [{ ms: 90, growth: 1 }, { ms: 120, growth: 1 }], vite: [{ ms: 100, growth: 1 }, { ms: 100, growth: 1 }], express: [{ ms: 150, growth: 1 }, { ms: 200, growth: 1 }] },
-      preflight: { sidecar: [{ rps: 1 }, { rps: 1 }] }
+      preflight: { sidecar: [{ rps: 1 }, { rps: 1 }] },
+      ai: { sidecar: [{ rps: 10 }, { rps: 10 }], vite: [{ rps: 5 }, { rps: 20 }] }
     },
     idle: { start: 1, end: 1, floor: 1 }
   }
   const ahead = summarise(report).filter((r) => r.case.startsWith('7 '))
-  // small: 300 ÷ 200 and 450 ÷ 300, both 1.5; stream: 90 ÷ 100 and 120 ÷ 100, median 1.05.
+  // small: 300 ÷ 200 and 450 ÷ 300, both 1.5; AI-shaped: 2 and 0.5, median 1.25; stream: 90 ÷ 100
+  // and 120 ÷ 100, median 1.05.
   t.match(ahead, [
     { case: '7 vs Node.js peers (small)', result: 1.5, resultText: '1.500 × best Node.js peer', target: '≥ 1.5 × best Node.js peer', pass: true },
+    { case: '7 vs Node.js peers (ai)', result: 1.25, target: '> 1 × best Node.js peer', pass: true },
     { case: '7 vs Node.js peers (stream)', measure: 'time ms', result: 1.05, target: '< 1 × best Node.js peer', pass: false }
   ])
-  t.equal(ahead.length, 2, 'no row for a case no Node.js peer ran')
+  t.equal(ahead.length, 3, 'no row for a case no Node.js peer ran')
 })
 
 /** One HTTP/1.1 exchange on its own connection; resolves with the response, unread. */

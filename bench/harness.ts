@@ -4,7 +4,7 @@
 // its own process. Targets are measured in turn within each round, in a rotating order, so that drift
 // on a shared machine hits all of them; results are medians of per-round ratios.
 // `npm run bench` (bench/run.ts) prints the table and writes docs/BENCHMARKS.md.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request, type IncomingMessage } from 'node:http'
@@ -14,6 +14,10 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { load, type LoadResult, type LoadSpec, type Loader } from './load.ts'
 import { nginxArgs, nginxConfig } from './nginx.ts'
+import { peerVersion, startPeer, type PeerName } from './peers.ts'
+import { EXPOSED, HEADERS, MAX_AGE, METHODS, ORIGIN, ORIGINS } from './policy.ts'
+
+export { ORIGINS } from './policy.ts'
 
 // Read once, when this module loads: once pinning() has moved this process to one core,
 // availableParallelism() says 1, and a second run in the same process would not pin.
@@ -21,8 +25,11 @@ const CPUS = availableParallelism()
 
 export const CASES = ['ai', 'small', 'preflight', 'stream'] as const
 export type CaseName = typeof CASES[number]
-/** `floor`: bench/floor.ts, the least a Node.js CORS proxy does (node:http + undici, no features). */
-export type TargetName = 'direct' | 'sidecar' | 'floor' | 'nginx'
+/**
+ * `floor`: bench/floor.ts, the least a Node.js CORS proxy does (node:http + undici, no features);
+ * the peers (bench/peers.ts): the other ways a user could put CORS in front of the API.
+ */
+export type TargetName = 'direct' | 'sidecar' | 'floor' | 'nginx' | PeerName
 
 export interface BenchOptions {
   seconds: number
@@ -37,6 +44,8 @@ export interface BenchOptions {
   loader: Loader
   /** The nginx binary, or undefined to leave nginx out. */
   nginx: string | undefined
+  /** The peers to measure as well (bench/peers.ts; the caller leaves out those not installed). None by default. */
+  peers?: readonly PeerName[] | undefined
   /** Servers on core 0, this process and the load generator on core 1 (needs 2 cores and taskset). */
   pin: boolean
   /** Run the sidecar and the node floor with --cpu-prof, writing sidecar.cpuprofile and floor.cpuprofile there at exit. */
@@ -55,8 +64,6 @@ export const DEFAULTS: Omit<BenchOptions, 'loader' | 'nginx' | 'log'> = {
   pin: true
 }
 
-const ORIGIN = 'https://app.example.com'
-export const ORIGINS = [ORIGIN, 'https://*.example.com', 'http://localhost:*', 'https://other.example.org']
 // ~1 KiB of JSON, the shape of a Private AI /process/text request.
 const BODY = JSON.stringify({ text: ['x'.repeat(1000)], link_batch: false })
 
@@ -78,10 +85,10 @@ routes:
   - { path: /echo, methods: [POST] }
 cors:
   allowedOrigins: [${ORIGINS.map((o) => `"${o}"`).join(', ')}]
-  allowedMethods: [POST]
-  allowedHeaders: [content-type, x-request-id]
-  exposedHeaders: [x-request-id]
-  maxAge: 600
+  allowedMethods: [${METHODS.join(', ')}]
+  allowedHeaders: [${HEADERS.join(', ')}]
+  exposedHeaders: [${EXPOSED.join(', ')}]
+  maxAge: ${MAX_AGE}
 limits: { maxBodyBytes: 1073741824 }
 log: { level: info }
 shutdown: { delay: 0s, timeout: 5s }
@@ -134,10 +141,10 @@ export async function waitForPort (port: number, child: ChildProcess, ms = 30_00
 
 export interface Proc { child: ChildProcess; pid: number; exited: Promise<unknown> }
 
-export function spawnPinned (prefix: string[], cmd: string, args: string[], stdout: 'pipe' | 'ignore' | number): Proc {
+export function spawnPinned (prefix: string[], cmd: string, args: string[], stdout: 'pipe' | 'ignore' | number, env: NodeJS.ProcessEnv = process.env): Proc {
   const all = [...prefix, cmd, ...args]
   // taskset execs the command: the pid is the server's own.
-  const child = spawn(all[0] as string, all.slice(1), { stdio: ['ignore', stdout, 'inherit'] })
+  const child = spawn(all[0] as string, all.slice(1), { stdio: ['ignore', stdout, 'inherit'], env })
   return { child, pid: child.pid as number, exited: once(child, 'exit') }
 }
 
@@ -221,6 +228,48 @@ export async function streamEcho (url: string, bytes: number, idleMs = 30_000): 
 
 interface Target { name: TargetName; url: string; proc: Proc }
 
+/** An origin the allowlist admits through its `https://*.example.com` entry, not an exact one. */
+const WILDCARD_ORIGIN = 'https://tenant.example.com'
+const FOREIGN_ORIGIN = 'https://evil.example.net'
+
+/**
+ * Refuses to measure a proxy that answers wrongly: an allowed preflight (an exact origin, and one
+ * of a wildcard entry) must get 204 or 200 with the Access-Control-Allow-* headers of the policy,
+ * an allowed POST must reach the upstream and come back with Access-Control-Allow-Origin and
+ * -Expose-Headers, its body must reach the upstream (an echo), and a foreign origin must get no Access-Control-Allow-Origin, preflight or POST.
+ * A proxy that does less work than the others would otherwise look fast for it.
+ */
+export async function checkAnswers (name: string, url: string, ms = 10_000): Promise<void> {
+  const wrong = (what: string): string => `${name} (${url}) answers wrongly, so it is not measured: ${what}`
+  const ask = async (method: 'OPTIONS' | 'POST', origin: string): Promise<{ status: number; header: (h: string) => string | null; list: (h: string) => string[]; body: string }> => {
+    const headers: Record<string, string> = method === 'OPTIONS'
+      ? { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' }
+      : { origin, 'content-type': 'application/json' }
+    const res = await within(fetch(`${url}/process/text`, { method, headers, ...(method === 'POST' ? { body: BODY } : {}) }), ms, wrong(`no answer to ${method} from ${origin} within ${ms / 1000} s`))
+    const body = await within(res.text(), ms, wrong(`the answer to ${method} from ${origin} never ended`))
+    const header = (h: string): string | null => res.headers.get(h)
+    return { status: res.status, header, list: (h) => (header(h) ?? '').split(',').map((v) => v.trim().toLowerCase()), body }
+  }
+  for (const origin of [ORIGIN, WILDCARD_ORIGIN]) {
+    const pre = await ask('OPTIONS', origin)
+    ensure(pre.status === 204 || pre.status === 200, wrong(`preflight from ${origin} answered ${pre.status}`))
+    ensure(pre.header('access-control-allow-origin') === origin, wrong(`preflight from ${origin}: Access-Control-Allow-Origin ${pre.header('access-control-allow-origin')}`))
+    ensure(pre.list('access-control-allow-methods').includes('post'), wrong(`preflight from ${origin}: Access-Control-Allow-Methods ${pre.header('access-control-allow-methods')}`))
+    ensure(pre.list('access-control-allow-headers').includes('content-type'), wrong(`preflight from ${origin}: Access-Control-Allow-Headers ${pre.header('access-control-allow-headers')}`))
+    ensure(pre.header('access-control-max-age') === '600', wrong(`preflight from ${origin}: Access-Control-Max-Age ${pre.header('access-control-max-age')}`))
+  }
+  const post = await ask('POST', ORIGIN)
+  ensure(post.status === 200 && post.body.includes('"processed_text"'), wrong(`POST from ${ORIGIN} answered ${post.status}, not the upstream's answer`))
+  ensure(post.header('access-control-allow-origin') === ORIGIN, wrong(`POST from ${ORIGIN}: Access-Control-Allow-Origin ${post.header('access-control-allow-origin')}`))
+  ensure(post.list('access-control-expose-headers').includes('x-request-id'), wrong(`POST from ${ORIGIN}: Access-Control-Expose-Headers ${post.header('access-control-expose-headers')}`))
+  // The body reaches the upstream: a proxy that dropped it would answer the small POSTs just as fast.
+  await streamEcho(url, 1000, ms).catch((err: Error) => { throw new Error(wrong(err.message)) })
+  for (const method of ['OPTIONS', 'POST'] as const) {
+    const foreign = await ask(method, FOREIGN_ORIGIN)
+    ensure(foreign.header('access-control-allow-origin') === null, wrong(`${method} from ${FOREIGN_ORIGIN}: Access-Control-Allow-Origin ${foreign.header('access-control-allow-origin')}`))
+  }
+}
+
 export function loadSpec (name: Exclude<CaseName, 'stream'>, url: string, opts: Pick<BenchOptions, 'connections' | 'seconds' | 'delayMs'>): LoadSpec {
   const common = { url: `${url}/process/text`, connections: opts.connections, seconds: opts.seconds }
   if (name === 'preflight') {
@@ -242,11 +291,18 @@ export interface Sample {
 }
 
 export interface Report {
-  meta: { node: string; loader: Loader; nginx: boolean; pinned: boolean; cpus: number; loadavg: number[]; seconds: number; rounds: number; connections: number; streamMB: number; date: string }
+  meta: {
+    node: string; loader: Loader; nginx: boolean; pinned: boolean; cpus: number; loadavg: number[]; seconds: number; rounds: number; connections: number; streamMB: number; date: string
+    /** What ran as each target that is not this project's, with its version (nginx's, the peers'). */
+    versions?: Partial<Record<TargetName, string>>
+  }
   /** Per case and target, one sample per round. */
   samples: Partial<Record<CaseName, Partial<Record<TargetName, Sample[]>>>>
-  /** Sidecar RSS, MB: idle after start, and idle after all the load; `floor`: the node floor's, idle after start. */
-  idle: { start: number; end: number; floor: number }
+  /**
+   * Sidecar RSS, MB: idle after start, and idle after all the load; `floor`: the node floor's, idle
+   * after start; `targets`: every proxy's, idle after start (the process and its children).
+   */
+  idle: { start: number; end: number; floor: number; targets?: Partial<Record<TargetName, number>> }
 }
 
 /**
@@ -291,6 +347,7 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
     const { proc: upstream, url: upstreamUrl } = await startUpstream(servers)
     procs.push(upstream)
     const targets: Target[] = [{ name: 'direct', url: upstreamUrl, proc: upstream }]
+    const versions: Partial<Record<TargetName, string>> = {}
 
     const [port, adminPort] = [await freePort(), await freePort()]
     writeFileSync(join(dir, 'sidecar.yaml'), sidecarConfig(port, adminPort, upstreamUrl))
@@ -315,11 +372,23 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
       procs.push(nginx)
       await waitForPort(nginxPort, nginx.child)
       targets.push({ name: 'nginx', url: `http://127.0.0.1:${nginxPort}`, proc: nginx })
+      // `nginx version: nginx/1.22.1`, on stderr.
+      versions.nginx = (/nginx\/(\S+)/.exec(spawnSync(opts.nginx, ['-v'], { encoding: 'utf8' }).stderr) as RegExpExecArray)[1] as string
+    }
+
+    for (const name of opts.peers ?? []) {
+      const { proc, url } = await startPeer(name, { dir, servers, upstream: upstreamUrl, stdout: devnull }, procs)
+      targets.push({ name, url, proc })
+      versions[name] = peerVersion(name)
     }
 
     await sleep(500)
     const idleStart = memory(sidecar.pid).rss
     const idleFloor = memory(floor.pid).rss
+    const idleTargets: Partial<Record<TargetName, number>> = {}
+    for (const t of targets) if (t.name !== 'direct') idleTargets[t.name] = memory(t.proc.pid).rss
+    // After the idle figures, which are of processes that have served nothing yet.
+    for (const t of targets) if (t.name !== 'direct') await checkAnswers(t.name, t.url)
     const samples: Report['samples'] = {}
     const record = (c: CaseName, t: TargetName, s: Sample): void => { ((samples[c] ??= {})[t] ??= []).push(s) }
     const measured = async (c: Exclude<CaseName, 'stream'>, t: Target, seconds: number): Promise<Sample> => {
@@ -366,10 +435,11 @@ export async function runBench (opts: BenchOptions): Promise<Report> {
         rounds: opts.rounds,
         connections: opts.connections,
         streamMB: opts.streamBytes / 1024 / 1024,
-        date: new Date().toISOString()
+        date: new Date().toISOString(),
+        versions
       },
       samples,
-      idle: { start: idleStart, end: memory(sidecar.pid).rss, floor: idleFloor }
+      idle: { start: idleStart, end: memory(sidecar.pid).rss, floor: idleFloor, targets: idleTargets }
     }
   } finally {
     for (const p of procs.reverse()) await stop(p)

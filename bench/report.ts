@@ -92,8 +92,33 @@ export function summarise (report: Report): Row[] {
   // What the sidecar's features and framework cost over the least Node does, per request.
   row('small', '6 CPU / 10k req (over floor)', 'CPU s', 'cpu10k', paired('small', 'sidecar', 'floor', 'cpu10k', ratio), times('floor'), 'report', undefined)
   row('preflight', '6 CPU / 10k preflights (over floor)', 'CPU s', 'cpu10k', paired('preflight', 'sidecar', 'floor', 'cpu10k', ratio), times('floor'), 'report', undefined)
+  // Issue 16: ahead of every Node.js peer on every case; on small POSTs by 1.5 ×. Per round, the
+  // sidecar against the best Node.js peer of that round; rows only when a Node.js peer ran.
+  const best = (c: CaseName, f: Field, lower: boolean): number | undefined => {
+    const peers = NODE_PEERS.map((p) => get(c, p)).filter((xs) => xs.length > 0)
+    if (peers.length === 0) return undefined
+    return median(get(c, 'sidecar').map((x, i) => {
+      // One sample per round for every target: runBench measures each of them in every round.
+      const figures = peers.map((xs) => (xs[i] as Sample)[f] as number)
+      return (x[f] as number) / (lower ? Math.min(...figures) : Math.max(...figures))
+    }))
+  }
+  const bestPeer = times('best Node.js peer')
+  const ahead = [
+    ['small', 'req/s', 'rps', false, '≥ 1.5 × best Node.js peer', (r: number) => r >= 1.5],
+    ['preflight', 'req/s', 'rps', false, '> 1 × best Node.js peer', (r: number) => r > 1],
+    ['ai', 'req/s', 'rps', false, '> 1 × best Node.js peer', (r: number) => r > 1],
+    ['stream', 'time ms', 'ms', true, '< 1 × best Node.js peer', (r: number) => r < 1]
+  ] as const
+  for (const [c, measure, f, lower, target, pass] of ahead) {
+    const r = best(c, f, lower)
+    if (r !== undefined) row(c, `7 vs Node.js peers (${c})`, measure, f, r, bestPeer, target, pass)
+  }
   return rows
 }
+
+/** The peers that are Node.js programs, which issue 16 asks the sidecar to be ahead of. */
+export const NODE_PEERS: readonly TargetName[] = ['fastify', 'vite', 'express']
 
 const num = (n: number | undefined): string => n === undefined ? '–' : n >= 100 ? n.toFixed(0) : n.toFixed(2)
 const verdict = (p: boolean | undefined): string => p === undefined ? '' : p ? 'PASS' : 'FAIL'
@@ -124,7 +149,12 @@ export function formatMarkdown (report: Report, rows: Row[]): string {
     '',
     `| ${HEAD.map((h) => h === '' ? 'verdict' : h).join(' | ')} |`,
     `|${HEAD.map(() => '---').join('|')}|`,
-    ...rows.map((r) => `| ${columns(r).join(' | ')} |`)
+    ...rows.map((r) => `| ${columns(r).join(' | ')} |`),
+    '',
+    'Every target per case (issue 16): the median figure, and in brackets its median per-round ratio against nginx ' +
+      '(small POSTs, preflights, CPU) or direct (AI-shaped, stream), or for p99 the milliseconds added over direct.',
+    '',
+    peersMarkdown(report)
   ]
   return lines.join('\n')
 }
@@ -138,4 +168,97 @@ export function replaceResults (doc: string, markdown: string): string {
   const to = doc.indexOf(END)
   if (from === -1 || to < from) throw new Error(`the document has no ${BEGIN} … ${END} block`)
   return `${doc.slice(0, from + BEGIN.length)}\n${markdown}\n${doc.slice(to)}`
+}
+
+/** Every target of the run, in this order, with the name its users know it by (issue 16's table). */
+export const TARGET_LABELS: Readonly<Record<TargetName, string>> = {
+  direct: 'direct (no proxy)',
+  nginx: 'nginx',
+  haproxy: 'HAProxy',
+  caddy: 'Caddy',
+  floor: 'node floor (bench/floor.ts)',
+  sidecar: 'this sidecar',
+  fastify: 'fastify + @fastify/cors + @fastify/reply-from',
+  vite: 'Vite dev-server proxy',
+  express: 'express + cors + http-proxy-middleware'
+}
+
+export interface Cell {
+  value: number | undefined
+  /** Against nginx (throughput cases) or direct (latency and stream cases), paired per round. */
+  ratio: number | undefined
+  text: string
+}
+
+export interface TargetRow { target: TargetName; label: string; cells: Cell[] }
+
+export interface PeerColumn {
+  head: string
+  case: CaseName | 'idle'
+  field: Field | 'idle'
+  /** What the ratio (the difference, for p99) is taken against; none for an amount. */
+  against?: TargetName
+}
+
+/** The columns of the per-target table, for the cases the run measured. */
+export function peerColumns (report: Report): PeerColumn[] {
+  const all: PeerColumn[] = [
+    { head: 'small POST req/s (× nginx)', case: 'small', field: 'rps', against: 'nginx' },
+    { head: 'preflight req/s (× nginx)', case: 'preflight', field: 'rps', against: 'nginx' },
+    { head: 'AI-shaped req/s (× direct)', case: 'ai', field: 'rps', against: 'direct' },
+    { head: 'AI-shaped p99 ms (+ms over direct)', case: 'ai', field: 'p99', against: 'direct' },
+    { head: 'stream ms (× direct)', case: 'stream', field: 'ms', against: 'direct' },
+    { head: 'stream peak RSS +MB', case: 'stream', field: 'growth' },
+    { head: 'CPU s / 10k small POSTs (× nginx)', case: 'small', field: 'cpu10k', against: 'nginx' },
+    { head: 'idle RSS MB', case: 'idle', field: 'idle' }
+  ]
+  return all.filter((c) => c.case === 'idle' || report.samples[c.case] !== undefined)
+}
+
+/**
+ * Every target per case (issue 16): its median figure and its ratio against nginx (small POSTs,
+ * preflights, CPU) or direct (AI-shaped, stream), from per-round pairs like the main table; for
+ * p99, the milliseconds added over direct.
+ */
+export function peerRows (report: Report): TargetRow[] {
+  const columns = peerColumns(report)
+  const get = (c: CaseName, t: TargetName): Sample[] => report.samples[c]?.[t] ?? []
+  const present = (t: TargetName): boolean => report.idle.targets?.[t] !== undefined || Object.values(report.samples).some((s) => (s?.[t]?.length ?? 0) > 0)
+  const paren = (r: number | undefined, text: (r: number) => string): string => r === undefined ? '–' : text(r)
+  const cell = (t: TargetName, col: PeerColumn): Cell => {
+    if (col.case === 'idle') {
+      const mb = report.idle.targets?.[t]
+      return { value: mb, ratio: undefined, text: mb === undefined ? '–' : mb.toFixed(0) }
+    }
+    const c = col.case
+    const f = col.field as Field
+    const value = median(get(c, t).map((s) => s[f] as number))
+    if (value === undefined) return { value, ratio: undefined, text: '–' }
+    if (col.against === undefined) return { value, ratio: undefined, text: `+${value.toFixed(0)}` }
+    const ys = get(c, col.against)
+    const op = f === 'p99' ? (x: number, y: number): number => x - y : (x: number, y: number): number => x / y
+    const ratio = median(get(c, t).slice(0, ys.length).map((x, i) => op(x[f] as number, (ys[i] as Sample)[f] as number)))
+    const text = f === 'p99' ? paren(ratio, (r) => `${r >= 0 ? '+' : '−'}${Math.abs(r).toFixed(1)}`) : paren(ratio, (r) => r.toFixed(2))
+    return { value, ratio, text: `${num(value)} (${text})` }
+  }
+  const label = (t: TargetName): string => {
+    const version = report.meta.versions?.[t]
+    return version === undefined ? TARGET_LABELS[t] : `${TARGET_LABELS[t]} (${version})`
+  }
+  return (Object.keys(TARGET_LABELS) as TargetName[]).filter(present).map((t) => ({ target: t, label: label(t), cells: columns.map((col) => cell(t, col)) }))
+}
+
+function peerTable (report: Report, rows: TargetRow[]): string[][] {
+  return [['target', ...peerColumns(report).map((c) => c.head)], ...rows.map((r) => [r.label, ...r.cells.map((c) => c.text)])]
+}
+
+/** The per-target table for the terminal. */
+export function formatPeers (report: Report, rows = peerRows(report)): string {
+  return aligned(peerTable(report, rows))
+}
+
+/** The per-target table in Markdown. */
+export function peersMarkdown (report: Report, rows = peerRows(report)): string {
+  const [head, ...body] = peerTable(report, rows) as [string[], ...string[][]]
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 }

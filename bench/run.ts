@@ -1,13 +1,17 @@
 // `npm run bench [-- --seconds 5 --rounds 3 --cases ai,small,preflight,stream --stream-mb 200
-//   --loader wrk|autocannon --no-nginx --no-pin --profile DIR --json FILE --no-docs]`
-// Prints the table of the benchmark's cases with their ratios and targets and writes the results
-// block of docs/BENCHMARKS.md. See bench/harness.ts for the method.
+//   --loader wrk|autocannon --no-nginx --peers fastify,vite,express,haproxy,caddy --no-peers
+//   --no-pin --profile DIR --json FILE --no-docs]`
+// Prints the table of the benchmark's cases with their ratios and targets, and every target (peers included)
+// per case; writes the results block of docs/BENCHMARKS.md and its chart, docs/bench-peers.svg.
+// See bench/harness.ts for the method, bench/peers.ts for the peers.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { CASES, DEFAULTS, runBench, type CaseName } from './harness.ts'
 import { defaultLoader, type Loader } from './load.ts'
+import { chart } from './chart.ts'
 import { nginxBinary } from './nginx.ts'
-import { formatMarkdown, formatTable, replaceResults, summarise } from './report.ts'
+import { availablePeers, parsePeers, PEERS } from './peers.ts'
+import { formatMarkdown, formatPeers, formatTable, peerRows, replaceResults, summarise } from './report.ts'
 
 const { values: v } = parseArgs({
   options: {
@@ -19,6 +23,8 @@ const { values: v } = parseArgs({
     'stream-mb': { type: 'string', default: String(DEFAULTS.streamBytes / 1024 / 1024) },
     loader: { type: 'string' },
     'no-nginx': { type: 'boolean', default: false },
+    peers: { type: 'string', default: PEERS.join(',') },
+    'no-peers': { type: 'boolean', default: false },
     'no-pin': { type: 'boolean', default: false },
     profile: { type: 'string' },
     json: { type: 'string' },
@@ -31,6 +37,13 @@ if (unknown.length > 0) {
   console.error(`unknown case(s) ${unknown.join(', ')}; known: ${CASES.join(', ')}`)
   process.exit(2)
 }
+const wanted = parsePeers(v.peers as string)
+if (wanted.unknown.length > 0) {
+  console.error(`unknown peer(s) ${wanted.unknown.join(', ')}; known: ${PEERS.join(', ')}`)
+  process.exit(2)
+}
+const { peers, missing } = availablePeers(v['no-peers'] === true ? [] : wanted.peers)
+for (const p of missing) process.stderr.write(`${p} is not installed (apt-get install ${p}): left out of this run\n`)
 const loader = (v.loader ?? defaultLoader()) as Loader
 const report = await runBench({
   seconds: Number(v.seconds),
@@ -42,6 +55,7 @@ const report = await runBench({
   streamBytes: Number(v['stream-mb']) * 1024 * 1024,
   loader,
   nginx: v['no-nginx'] === true ? undefined : nginxBinary(),
+  peers,
   pin: v['no-pin'] !== true,
   profileDir: v.profile,
   log: (line) => process.stderr.write(`${line}\n`)
@@ -49,9 +63,14 @@ const report = await runBench({
 const rows = summarise(report)
 console.log(formatTable(rows))
 if (report.meta.nginx === false) console.log('\nnginx is not installed (apt-get install nginx): the cases against nginx have no figure.')
-if (v.json !== undefined) writeFileSync(v.json, `${JSON.stringify({ ...report, rows }, null, 2)}\n`)
+const targets = peerRows(report)
+console.log(`\n${formatPeers(report, targets)}`)
+for (const p of missing) console.log(`${p} is not installed (apt-get install ${p}): left out.`)
+if (v.json !== undefined) writeFileSync(v.json, `${JSON.stringify({ ...report, rows, targets }, null, 2)}\n`)
+
 if (v['no-docs'] !== true) {
   const path = new URL('../docs/BENCHMARKS.md', import.meta.url)
   writeFileSync(path, replaceResults(readFileSync(path, 'utf8'), formatMarkdown(report, rows)))
-  console.log('\ndocs/BENCHMARKS.md: results updated')
+  writeFileSync(new URL('../docs/bench-peers.svg', import.meta.url), chart(report, targets))
+  console.log('\ndocs/BENCHMARKS.md: results updated; docs/bench-peers.svg: chart redrawn')
 }

@@ -1,4 +1,4 @@
-// The per-target table of `npm run bench` as a chart (issue 16: "where people would rather look than
+// The per-target table of `npm run bench` as a chart ("where people would rather look than
 // read"): one panel per ratio, one bar per target, drawn as plain SVG text (no dependency).
 // `npm run bench` writes it to docs/bench-peers.svg with the results block; `node bench/chart.ts
 // <report.json> <out.svg>` redraws it from a `--json` file.

@@ -1,4 +1,4 @@
-// The peers of issue 16: the other ways a user could put CORS in front of the API, each started the
+// The peers: the other ways a user could put CORS in front of the API, each started the
 // way its users run it, each configured with the policy of bench/policy.ts (the sidecar's bench
 // configuration), each checked for correct answers (bench/harness.ts, checkAnswers) before it is
 // measured next to direct, the sidecar, nginx and the node floor.

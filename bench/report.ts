@@ -117,7 +117,7 @@ export function summarise (report: Report): Row[] {
   return rows
 }
 
-/** The peers that are Node.js programs, which issue 16 asks the sidecar to be ahead of. */
+/** The peers that are Node.js programs, which the sidecar is to be ahead of (docs/BENCHMARKS.md, "Targets"). */
 export const NODE_PEERS: readonly TargetName[] = ['fastify', 'vite', 'express']
 
 const num = (n: number | undefined): string => n === undefined ? '–' : n >= 100 ? n.toFixed(0) : n.toFixed(2)
@@ -151,7 +151,7 @@ export function formatMarkdown (report: Report, rows: Row[]): string {
     `|${HEAD.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${columns(r).join(' | ')} |`),
     '',
-    'Every target per case (issue 16): the median figure, and in brackets its median per-round ratio against nginx ' +
+    'Every target per case: the median figure, and in brackets its median per-round ratio against nginx ' +
       '(small POSTs, preflights, CPU) or direct (AI-shaped, stream), or for p99 the milliseconds added over direct.',
     '',
     peersMarkdown(report)
@@ -170,7 +170,7 @@ export function replaceResults (doc: string, markdown: string): string {
   return `${doc.slice(0, from + BEGIN.length)}\n${markdown}\n${doc.slice(to)}`
 }
 
-/** Every target of the run, in this order, with the name its users know it by (issue 16's table). */
+/** Every target of the run, in this order, with the name its users know it by . */
 export const TARGET_LABELS: Readonly<Record<TargetName, string>> = {
   direct: 'direct (no proxy)',
   nginx: 'nginx',
@@ -216,7 +216,7 @@ export function peerColumns (report: Report): PeerColumn[] {
 }
 
 /**
- * Every target per case (issue 16): its median figure and its ratio against nginx (small POSTs,
+ * Every target per case: its median figure and its ratio against nginx (small POSTs,
  * preflights, CPU) or direct (AI-shaped, stream), from per-round pairs like the main table; for
  * p99, the milliseconds added over direct.
  */

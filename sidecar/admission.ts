@@ -1,5 +1,5 @@
 // Admission control in front of the GPU: at most `maxConcurrent` requests in flight to the upstream,
-// the rest wait in a bounded FIFO queue (issue 4). Private AI documents ~32 concurrent requests per GPU
+// the rest wait in a bounded FIFO queue (docs/OPERATIONS.md, "Overload: admission control"). Private AI documents ~32 concurrent requests per GPU
 // and no queueing or 429/503 of its own, so overload has to become graceful here, not there.
 import type { Metrics } from './metrics.ts'
 

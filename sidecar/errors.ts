@@ -1,5 +1,5 @@
 // The catalogue of every response the sidecar generates itself: one code, one status, one message.
-// Bodies are JSON `{"error":{"code","message","requestId"}}` (DESIGN.md) so a page, a log search and
+// Bodies are JSON `{"error":{"code","message","requestId"}}` (README, "What it does to each request") so a page, a log search and
 // an alert all speak of the same thing.
 export const ERRORS = {
   bad_request: { status: 400, message: 'The request is malformed.' },

@@ -1,5 +1,6 @@
 // Wiring: logger, config store, the public and admin apps, listen, and graceful shutdown
-// (DESIGN.md, Shutdown: /readyz 503 → wait shutdown.delay → stop accepting → finish in-flight
+// (docs/ARCHITECTURE.md, "Shutdown": /readyz 503 and Connection: close on every answer → wait
+// shutdown.delay → stop accepting, still serving open connections (drain.ts) → finish in-flight
 // requests up to shutdown.timeout → exit 0). Nothing here decides anything about requests.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { DestinationStream } from 'pino'

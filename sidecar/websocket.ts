@@ -1,4 +1,4 @@
-// WebSocket passthrough to the container's `/ws` (issue 9). WebSockets are outside CORS: any page
+// WebSocket passthrough to the container's `/ws` (docs/ARCHITECTURE.md, "WebSockets"). WebSockets are outside CORS: any page
 // can open one to any host, with the user's cookies, and read what comes back (cross-site WebSocket
 // hijacking). So the upgrade's Origin is decided here by the same pure CORS decision as HTTP, and a
 // refusal is a real HTTP answer before any handshake: the upstream never hears of it.

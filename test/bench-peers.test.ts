@@ -1,4 +1,4 @@
-// The peers of `npm run bench` (bench/peers.ts, issue 16), run with tiny durations: each installed
+// The peers of `npm run bench` (bench/peers.ts), run with tiny durations: each installed
 // peer is started the way its users run it, checked for correct CORS answers, and loaded for one
 // one-second round next to the other targets; the per-target table and its chart have a row and a
 // bar for each. No figure is asserted: this machine is shared. CI installs haproxy and caddy

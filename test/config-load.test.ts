@@ -1,4 +1,4 @@
-// Loading the configuration (DESIGN.md "Configuration"): one YAML file validated against one schema,
+// Loading the configuration (docs/ARCHITECTURE.md, "Configuration"): one YAML file validated against one schema,
 // defaults for every omitted field, every problem reported with its path in one result, overrides
 // validated like the file, and one frozen snapshot swapped through the store.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -29,7 +29,7 @@ function problems (text: string, overrides?: Overrides): string[] {
 /** `cors.allowedOrigins[2]: …`, `server.port: …`, or `(top level): …` */
 const STARTS_WITH_PATH = /^(?:\(top level\)|[A-Za-z]+(?:\.[A-Za-z]+|\[[0-9]+\])*): /
 
-/** Every field of DESIGN.md's contract at its documented value, routes aside (checked separately). */
+/** Every field of the configuration contract (test/fixtures/configs/contract.yaml) at its documented value, routes aside (checked separately). */
 const DEFAULTS = {
   server: { host: '0.0.0.0', port: 8000, trustProxy: false, keepAliveTimeout: '75s', headersTimeout: '10s', maxHeaderBytes: 15360 },
   admin: { host: '0.0.0.0', port: 9090 },
@@ -67,7 +67,7 @@ const withoutRoutes = (snap: Snapshot): Record<string, unknown> => {
 const routeAllows = (snap: Snapshot, path: string, method: string): boolean =>
   snap.config.routes.some((r) => r.path === path && r.methods.includes(method))
 
-t.test('the DESIGN.md contract example loads with every value as written', async (t) => {
+t.test('the configuration contract example loads with every value as written', async (t) => {
   const snap = load(readFileSync(CONTRACT, 'utf8'))
   t.strictSame(snap.config, {
     server: { ...DEFAULTS.server, host: '0.0.0.0', port: 8000, trustProxy: false },

@@ -80,7 +80,7 @@ t.test('changedPaths lists differing leaves with dotted paths', async (t) => {
   t.same(changedPaths({ a: 1 }, { a: 1 }, 'x'), [])
 })
 
-t.test('the websocket block reloads live (issue 9): every field is read per upgrade', async (t) => {
+t.test('the websocket block reloads live: every field is read per upgrade', async (t) => {
   const { store, reloader } = setup()
   const out = reloader.apply(`${BASE}websocket: { enabled: true, path: /stream, maxConnections: 5, countsAsInFlight: false }\n`)
   t.equal(out.result, 'success')

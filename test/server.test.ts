@@ -1,4 +1,4 @@
-// Probes on the admin port and graceful shutdown (DESIGN.md, Shutdown).
+// Probes on the admin port and graceful shutdown (docs/ARCHITECTURE.md, "Shutdown").
 import t from 'tap'
 import { Writable } from 'node:stream'
 import { serve } from '../sidecar/server.ts'

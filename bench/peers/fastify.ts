@@ -1,4 +1,4 @@
-// Peer: the fastify recipe a user would write for a CORS proxy (issue 16): fastify,
+// Peer: the fastify recipe a user would write for a CORS proxy: fastify,
 // @fastify/cors for the policy and its preflights, @fastify/reply-from to forward. Bodies are not
 // parsed: one catch-all content-type parser hands the request stream itself to reply-from (its
 // README's way), so they stream.

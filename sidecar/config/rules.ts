@@ -1,11 +1,11 @@
 // Rules the schema cannot express: configurations that are refused as insecure or that could never
-// work in a browser (DESIGN.md, "Refused as insecure"). Each problem names its path; none is fixed
+// work in a browser (README, "Refused as insecure"). Each problem names its path; none is fixed
 // silently, because a quietly "corrected" CORS policy is how permissive policies ship.
 import { TOKEN } from '../cors/decide.ts'
 import { isLoopbackHost, parseOriginEntry } from '../cors/origin.ts'
 
 // The rules also run on a file that failed the schema, so that one report names every problem
-// (DESIGN.md): they read the raw document defensively and skip whatever has the wrong shape,
+// (docs/ARCHITECTURE.md, "Configuration"): they read the raw document defensively and skip whatever has the wrong shape,
 // which the schema errors already name.
 type Doc = Record<string, unknown>
 const obj = (v: unknown): Doc => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Doc : {})

@@ -1,5 +1,5 @@
 // One immutable snapshot at a time. A request takes `current()` once when it starts and keeps it, so a
-// reload never changes the policy under a request in flight (CORS-NOTES: mutate nothing, swap a snapshot).
+// reload never changes the policy under a request in flight (docs/ARCHITECTURE.md, "Configuration": mutate nothing, swap a snapshot).
 import type { Snapshot } from './load.ts'
 
 export class ConfigStore {

@@ -43,7 +43,7 @@ t.test('cors/ imports nothing outside itself but tldts: no fastify, no node:http
 
 t.test('config/ and kube/ import no fastify and none of the HTTP layer or the CLI', async (t) => {
   const forbidden = (i: Import): boolean => /^(fastify|@fastify\/)/.test(i.specifier) ||
-    (relativeImport(i) && (['app.ts', 'server.ts', 'websocket.ts', 'admin.ts'].includes(target(i)) || target(i).startsWith('cli/')))
+    (relativeImport(i) && (['app.ts', 'server.ts', 'websocket.ts', 'admin.ts'].includes(target(i)) || target(i).startsWith('cli/') || target(i).startsWith('http/')))
   for (const dir of ['config/', 'kube/']) {
     const imports = files.filter((f) => f.startsWith(dir)).flatMap(statics)
     t.ok(imports.length > 0, dir)
@@ -67,4 +67,10 @@ t.test('@kubernetes/client-node is loaded lazily: statically, types only, so fil
 
 t.test('errors.ts and target.ts are leaves', async (t) => {
   t.same(bad([...statics('errors.ts'), ...statics('target.ts')]), [])
+})
+
+t.test('the gate (http/gate.ts) is pure: no fastify, undici or ws, so explain and the WebSocket upgrade can call it', async (t) => {
+  const imports = statics(join('http', 'gate.ts'))
+  t.ok(imports.length > 0)
+  t.same(bad(imports.filter((i) => /^(fastify|@fastify\/|undici|ws)$/.test(i.specifier) || (relativeImport(i) && !['config/load.ts', 'cors/decide.ts', 'errors.ts', 'routes.ts'].includes(target(i))))), [])
 })

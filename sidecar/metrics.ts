@@ -2,6 +2,7 @@
 // All names start with `pai_sidecar_`: the Private AI container already exports `http_requests_total`.
 // Label values are bounded by the configuration (routes, allowlist entries) or by fixed sets; never a
 // raw path, Origin string, query or user value. docs/METRICS.md documents each one (a test checks).
+import type { ErrorCode } from './errors.ts'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { CorsDecision } from './cors/decide.ts'
 
@@ -13,6 +14,13 @@ export const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']
 
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset'
+
+/** The upstream_errors_total kind of each upstream error code: one classification for HTTP and WebSocket. */
+export const UPSTREAM_ERROR_KIND: Partial<Record<ErrorCode, UpstreamErrorKind>> = {
+  upstream_unavailable: 'connect',
+  upstream_timeout: 'timeout',
+  upstream_error: 'reset'
+}
 
 export interface Metrics {
   registry: Registry

@@ -14,10 +14,11 @@ import { AdmissionRejected, type Admission } from './admission.ts'
 import type { Snapshot } from './config/load.ts'
 import type { ConfigStore } from './config/store.ts'
 import { TOKEN, type CorsDecision } from './cors/decide.ts'
-import { ERRORS, type ErrorCode } from './errors.ts'
+import { ERRORS, upstreamErrorCode, type ErrorCode } from './errors.ts'
 import { forwardedHeaders, HOP_BY_HOP, rawError, requestId, selfOrigin } from './forwarding.ts'
 import { gateUpgrade } from './http/gate.ts'
-import type { Metrics, WebSocketClosedBy, WebSocketDirection } from './metrics.ts'
+import { UPSTREAM_ERROR_KIND, type Metrics, type UpstreamErrorKind, type WebSocketClosedBy, type WebSocketDirection } from './metrics.ts'
+import { pathOnly } from './target.ts'
 
 export interface WebSocketProxyDeps {
   server: Server
@@ -52,11 +53,6 @@ interface Session {
   closedBy: WebSocketClosedBy | undefined
 }
 
-/** The path of a request target (without its query). */
-function pathOf (url: string): string {
-  const q = url.indexOf('?')
-  return q === -1 ? url : url.slice(0, q)
-}
 
 /** Sec-WebSocket-Protocol as ws parses it: tokens, comma-separated, no empties or duplicates. */
 function protocols (value: string | undefined): string[] | undefined {
@@ -119,7 +115,7 @@ export class WebSocketProxy {
   /** Is this request a WebSocket upgrade on the configured path? */
   wants (req: IncomingMessage, snap: Snapshot): boolean {
     const ws = snap.config.websocket
-    return ws.enabled && req.method === 'GET' && req.headers.upgrade?.toLowerCase() === 'websocket' && pathOf(req.url as string) === ws.path
+    return ws.enabled && req.method === 'GET' && req.headers.upgrade?.toLowerCase() === 'websocket' && pathOnly(req.url as string) === ws.path
   }
 
   /** Graceful shutdown: every session is told 1001 "going away" on both legs. */
@@ -231,7 +227,7 @@ export class WebSocketProxy {
 
     const base = new URL(snap.config.upstream.url)
     base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:'
-    const query = (req.url as string).slice(pathOf(req.url as string).length)
+    const query = (req.url as string).slice(pathOnly(req.url as string).length)
     const upstream = new WebSocket(new URL(`${ws.upstreamPath}${query}`, base), offered, {
       headers: upstreamHeaders(req, trustProxy, id),
       perMessageDeflate: false,
@@ -247,16 +243,15 @@ export class WebSocketProxy {
       upstream.terminate()
       this.#pending.delete(socket)
       if (gone) return abandoned()
-      if (code !== 'shutting_down') m.upstreamErrors.inc({ kind: code === 'upstream_unavailable' ? 'connect' : code === 'upstream_timeout' ? 'timeout' : 'reset' })
+      // The same classification as the HTTP relay's (metrics.ts).
+      if (code !== 'shutting_down') m.upstreamErrors.inc({ kind: UPSTREAM_ERROR_KIND[code] as UpstreamErrorKind })
       refuse(code, message, code === 'shutting_down' ? { 'retry-after': RETRY_AFTER_SECONDS } : {})
     }
     // The upstream is on localhost: its handshake gets upstream.connectTimeout, like a connect.
     const timer = setTimeout(() => fail('upstream_timeout'), snap.ms.connectTimeout)
     cancel = () => fail('upstream_error')
-    upstream.on('error', (err) => {
-      const code = (err as NodeJS.ErrnoException).code
-      fail(code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' ? 'upstream_unavailable' : 'upstream_error')
-    })
+    // Classified as the HTTP relay classifies undici's errors (errors.ts).
+    upstream.on('error', (err) => { fail(upstreamErrorCode(err)) })
     // A container without /ws (before 3.6) answers 404; a refusal is the upstream's, not the client's.
     upstream.on('unexpected-response', (_r, res) => {
       res.resume()

@@ -9,14 +9,9 @@ import type { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { UpstreamDeadlineError, upstreamErrorCode, type ErrorCode } from '../errors.ts'
-import { statusClass, type Metrics, type UpstreamErrorKind } from '../metrics.ts'
+import { statusClass, UPSTREAM_ERROR_KIND, type Metrics, type UpstreamErrorKind } from '../metrics.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 
-export const UPSTREAM_ERROR_KIND: Partial<Record<ErrorCode, UpstreamErrorKind>> = {
-  upstream_unavailable: 'connect',
-  upstream_timeout: 'timeout',
-  upstream_error: 'reset'
-}
 
 /** What happened on the way to the upstream and back, for the log line and the metrics. */
 export interface Forwarded {

@@ -9,7 +9,6 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Dispatcher } from 'undici'
 import { Admission } from './admission.ts'
 import type { ConfigStore } from './config/store.ts'
-import type { Snapshot } from './config/load.ts'
 import { requestId } from './forwarding.ts'
 import type { Metrics } from './metrics.ts'
 import { abortLog, accessLog } from './http/access-log.ts'
@@ -22,8 +21,6 @@ import { earlyPreflight } from './http/preflight.ts'
 import { clientErrorHandler, errorHandler, refuseAtNodeLevel } from './http/refusals.ts'
 import { createUpstreamPool } from './http/upstream-pool.ts'
 import { WebSocketProxy } from './websocket.ts'
-
-export { sendError } from './http/answer.ts'
 
 export interface PublicAppDeps {
   store: ConfigStore
@@ -81,7 +78,7 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
     // A request target the router cannot decode (`/%zz`) gets our JSON error, not fastify's shape.
     frameworkErrors: (_err, _request, reply) => { sendError(reply, 'bad_request', 'The request target is not a valid URL.') }
   })
-  for (const field of REQUEST_FIELDS) app.decorateRequest(field, undefined as unknown as Snapshot)
+  for (const field of REQUEST_FIELDS) app.decorateRequest(field, undefined)
   refuseAtNodeLevel(app.server)
 
   // The upstream: one pool, and admission in front of it, shared with the WebSocket upgrades.

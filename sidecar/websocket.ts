@@ -16,6 +16,7 @@ import type { ConfigStore } from './config/store.ts'
 import { TOKEN, type CorsDecision } from './cors/decide.ts'
 import { ERRORS, upstreamErrorCode, type ErrorCode } from './errors.ts'
 import { forwardedHeaders, HOP_BY_HOP, rawError, requestId, selfOrigin } from './forwarding.ts'
+import { RETRY_AFTER_SECONDS } from './http/answer.ts'
 import { gateUpgrade } from './http/gate.ts'
 import { UPSTREAM_ERROR_KIND, type Metrics, type UpstreamErrorKind, type WebSocketClosedBy, type WebSocketDirection } from './metrics.ts'
 import { pathOnly } from './target.ts'
@@ -37,7 +38,6 @@ export interface WebSocketProxyDeps {
 export const HIGH_WATER_BYTES = 1024 * 1024
 /** Bytes a client may send before the handshake completes (it should send none). */
 const MAX_EARLY_BYTES = 64 * 1024
-const RETRY_AFTER_SECONDS = '1'
 /** How long a refused client may take to read our answer and close. */
 const REFUSAL_LINGER_MS = 5000
 /** RFC 6455 §4.1: the key is 16 random bytes in base64; §4.4: version 13 (ws also speaks 8). */

@@ -87,6 +87,13 @@ t.test('explain prints the decision, the failed checks and the exact headers', a
   t.equal(parsed.preflight.status, 204)
   t.equal(parsed.preflight.decision.headers['access-control-allow-origin'], 'http://localhost:5173')
 
+  // A page served by the sidecar's own host: without --self-origin a foreign origin, with it same-origin.
+  const foreign = io()
+  t.equal(await run(['explain', '--config', `${dir}/good.yaml`, '--origin', 'https://api.elsewhere.test', '--method', 'POST', '--path', '/process/text'], {}, foreign.io), 1)
+  const same = io()
+  t.equal(await run(['explain', '--config', `${dir}/good.yaml`, '--origin', 'https://api.elsewhere.test', '--self-origin', 'https://api.elsewhere.test', '--method', 'POST', '--path', '/process/text', '--json'], {}, same.io), 0, '--self-origin: allowed, as live traffic treats it')
+  t.match(JSON.parse(same.out()), { verdict: 'allowed', actual: { status: undefined, decision: { outcome: 'same_origin' } } })
+
   const simple = io()
   t.equal(await run(['explain', '--config', `${dir}/good.yaml`, '--origin', 'https://app.example.com'], {}, simple.io), 0, 'a GET with no extra headers: no preflight')
   t.match(simple.out(), /Request: GET \(any path\) from origin https:\/\/app\.example\.com/)

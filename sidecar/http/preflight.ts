@@ -27,6 +27,8 @@ interface Answer {
 const caches = new WeakMap<Snapshot, Map<string, Answer | null>>()
 
 function verdictFor (snap: Snapshot, origin: string, method: string, headers: string | undefined, privateNetwork: string | undefined): Answer | null {
+  // The gate's preflight branch reads only these four headers; Host was checked by the caller, and
+  // the target, the version and the header count play no part in a preflight's answer.
   const v = gate(snap, {
     method: 'OPTIONS',
     url: undefined,

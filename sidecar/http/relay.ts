@@ -43,9 +43,8 @@ export interface Exchange {
   release: () => void
 }
 
-/** An answer status outside RFC 9110 §15 (100–599): never relayed. */
+/** An answer status outside RFC 9110 §15 (100–599): never relayed; it maps to upstream_error like any uncoded error. */
 class InvalidStatusError extends Error {
-  readonly code = 'UND_ERR_SOCKET'
   constructor (status: number) { super(`the upstream answered with status ${status}`) }
 }
 

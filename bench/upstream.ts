@@ -1,5 +1,5 @@
 // A minimal upstream for the benchmarks, in its own process so it never competes with the load
-// generator. Not the stand-in (standin/): its detection work would dominate the saturating
+// generator. Not the stand-in (test/standin/): its detection work would dominate the saturating
 // cases and make every proxy look free. Prints its URL on stdout.
 //   POST /echo: reads the body, then sends as many bytes back (the streaming case). Not a duplex
 //   echo: nginx relays no response before it has sent the whole request body, so a 200 MB duplex

@@ -51,5 +51,5 @@ t.test('the build context holds no development stand-in: it lives outside sideca
   t.match(stages[0] ?? '', /^COPY sidecar \.\/sidecar$/m)
   t.notMatch(instructions.join('\n'), /^COPY\b.*\bstandin\b/m, 'no stage copies the stand-in')
   t.same(standinFiles(join(ROOT, 'sidecar')), [], 'no file of the stand-in under sidecar/')
-  t.ok(standinFiles(join(ROOT, 'standin')).length > 0, 'it is in standin/, which .dockerignore leaves out')
+  t.ok(standinFiles(join(ROOT, 'test/standin')).length > 0, 'it is in test/standin/, which .dockerignore leaves out')
 })

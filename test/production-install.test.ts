@@ -9,7 +9,7 @@ import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os'
 import { join, sep } from 'node:path'
 import { promisify } from 'node:util'
-import { startStandin } from '../standin/server.ts'
+import { startStandin } from './standin/server.ts'
 import { browserRoundTrip, chartLikeConfig, ORIGIN, stopWithSigterm, waitStarted } from './fixtures/entrypoint.ts'
 import { standinFiles } from './fixtures/standin-files.ts'
 
@@ -77,7 +77,7 @@ t.test('the built entrypoint refuses --standin, naming what is missing', async (
   child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c })
   const [code] = await once(child, 'exit') as [number | null]
   t.not(code, 0)
-  t.match(stderr, `--standin: the development stand-in is not part of this build (no ${join(dir, 'standin/server.ts')})`)
+  t.match(stderr, `--standin: the development stand-in is not part of this build (no ${join(dir, 'test/standin/server.ts')})`)
 })
 
 t.test('the built entrypoint serves, proxies to the upstream and exits 0 on SIGTERM within the drain timeout', async (t) => {

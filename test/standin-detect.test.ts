@@ -1,6 +1,6 @@
 import t from 'tap';
-import { deidentify, detect, luhn, ner, newNumbering, reidentify } from '../standin/detect.ts';
-import type { EntityTypeSelector } from '../standin/detect.ts';
+import { deidentify, detect, luhn, ner, newNumbering, reidentify } from './standin/detect.ts';
+import type { EntityTypeSelector } from './standin/detect.ts';
 
 const found = (text: string) => detect(text).map((d) => [d.label, d.text]);
 

@@ -5,7 +5,7 @@ import t from 'tap'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadStandin, STANDIN_MODULE, STANDIN_NOTE, startStandin, type StartStandin } from '../sidecar/standin/server.ts'
-import * as real from '../standin/server.ts'
+import * as real from './standin/server.ts'
 import { STANDIN_BANNER, standinFiles } from './fixtures/standin-files.ts'
 
 const ROOT = join(import.meta.dirname, '..')
@@ -13,8 +13,8 @@ const ROOT = join(import.meta.dirname, '..')
 // Compile time: the real start function is what the sidecar declares it needs.
 const realStart: StartStandin = real.startStandin
 
-t.test('the loader names the stand-in in standin/ and uses its words', async (t) => {
-  t.equal(STANDIN_MODULE.pathname, join(ROOT, 'standin/server.ts'))
+t.test('the loader names the stand-in in test/standin/ and uses its words', async (t) => {
+  t.equal(STANDIN_MODULE.pathname, join(ROOT, 'test/standin/server.ts'))
   t.equal(STANDIN_NOTE, real.STANDIN_NOTE)
   t.equal(await loadStandin(), realStart, 'from a checkout it loads the real module')
 })
@@ -33,7 +33,7 @@ t.test('without the stand-in beside it, loading fails with a message that says w
 })
 
 t.test('every file of the stand-in carries the banner that the build and image checks look for', async (t) => {
-  const files = readdirSync(join(ROOT, 'standin')).filter((f) => f.endsWith('.ts')).sort()
+  const files = readdirSync(join(ROOT, 'test/standin')).filter((f) => f.endsWith('.ts')).sort()
   t.ok(files.length >= 3, files.join(' '))
-  t.same(standinFiles(join(ROOT, 'standin')), files, `each starts with ${STANDIN_BANNER}`)
+  t.same(standinFiles(join(ROOT, 'test/standin')), files, `each starts with ${STANDIN_BANNER}`)
 })

@@ -2,7 +2,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { parseCli } from '../standin/server.ts';
+import { parseCli } from './standin/server.ts';
 
 t.test('parseCli', async (t) => {
   t.same(parseCli([]), { host: '127.0.0.1', port: 8080, delayMs: 0 });
@@ -15,7 +15,7 @@ t.test('parseCli', async (t) => {
 });
 
 t.test('main.ts runs as a process and stops cleanly on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, ['standin/main.ts', '--port', '0'], {
+  const child = spawn(process.execPath, ['test/standin/main.ts', '--port', '0'], {
     cwd: join(import.meta.dirname, '..'),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

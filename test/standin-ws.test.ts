@@ -1,7 +1,7 @@
 // The stand-in's `/ws`: one JSON message in, the answer POST /process/text would give out, so the
 // demo and manual tests can drive the sidecar's WebSocket passthrough end to end.
 import t from 'tap'
-import { startStandin } from '../standin/server.ts'
+import { startStandin } from './standin/server.ts'
 import { startSidecar } from './fixtures/sidecar.ts'
 import { closedWith, nextMessage, opened, openWs } from './fixtures/ws.ts'
 

@@ -2,8 +2,8 @@ import t from 'tap';
 import http from 'node:http';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createStandin, DEFAULT_MAX_BODY_BYTES, formatUrl, startStandin, STANDIN_NOTE } from '../standin/server.ts';
-import type { StandinLogger, StandinOptions } from '../standin/server.ts';
+import { createStandin, DEFAULT_MAX_BODY_BYTES, formatUrl, startStandin, STANDIN_NOTE } from './standin/server.ts';
+import type { StandinLogger, StandinOptions } from './standin/server.ts';
 
 async function standin(t: { teardown(fn: () => unknown): void }, opts: StandinOptions = {}) {
   const s = await startStandin({ ...opts, port: 0 });

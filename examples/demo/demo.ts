@@ -12,7 +12,7 @@ import { explain, formatExplanation } from '../../sidecar/cli/explain.ts'
 import { openFileSource } from '../../sidecar/config/file-source.ts'
 import { loadConfig, loadConfigText, type Overrides } from '../../sidecar/config/load.ts'
 import { serve } from '../../sidecar/server.ts'
-import { startStandin } from '../../standin/server.ts'
+import { startStandin } from '../../test/standin/server.ts'
 
 export const DEFAULT_POLICY = join(import.meta.dirname, 'policy.yaml')
 /** Everything listens here: the demo is for one person's browser, never the network. */

@@ -14,7 +14,7 @@ import { createWriteStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readd
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { startStandin } from '../../standin/server.ts'
+import { startStandin } from '../standin/server.ts'
 import { browserRoundTrip, chartLikeConfig, ORIGIN, stopWithSigterm, waitStarted } from '../fixtures/entrypoint.ts'
 import { standinFiles } from '../fixtures/standin-files.ts'
 import { ensureBase } from './base.ts'

@@ -1,6 +1,6 @@
 // DEVELOPMENT STAND-IN FOR THE PRIVATE AI CONTAINER — NOT THE REAL PRODUCT.
 //
-//   node standin/main.ts [--host 127.0.0.1] [--port 8080] [--delay-ms 0]
+//   node test/standin/main.ts [--host 127.0.0.1] [--port 8080] [--delay-ms 0]
 //
 // Prints one line with its URL on stdout, request lines (no bodies) on stderr,
 // and exits 0 on SIGINT/SIGTERM. The logic lives in server.ts, where it is tested.

@@ -172,6 +172,19 @@ t.test('--standin starts the development stand-in and forwards to it', async (t)
   t.match(invalid.err(), /configuration invalid \(3 problems\)/)
 })
 
+t.test('--standin where the stand-in is absent (a built sidecar) is a usage error: its reason, exit 64', async (t) => {
+  // The real loader, pointed where a build has no stand-in: its error is the one a built sidecar gives.
+  const loader = await import('../sidecar/standin/server.ts')
+  const absent = new URL('file:///nonexistent/test/standin/server.ts')
+  const { run: runWithout } = await t.mockImport<typeof import('../sidecar/cli/run.ts')>('../sidecar/cli/run.ts', {
+    '../sidecar/standin/server.ts': { ...loader, startStandin: async () => await (await loader.loadStandin(absent))() }
+  })
+  const c = io()
+  t.equal(await runWithout(['--standin', '--allow-origin', 'https://app.example.com'], {}, c.io), 64)
+  t.match(c.err(), /^--standin: the development stand-in is not part of this build \(no \/nonexistent\/test\/standin\/server\.ts\); it runs from a checkout/)
+  t.equal(c.running(), undefined, 'nothing was started')
+})
+
 t.test('the executable prints its version and reports errors on stderr', async (t) => {
   const version = spawn(process.execPath, ['sidecar/main.ts', '--version'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''

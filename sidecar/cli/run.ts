@@ -127,7 +127,14 @@ function overridesFrom (v: Values, env: NodeJS.ProcessEnv): Overrides {
 /** File mode: the --config file (read once, then watched), or the built-in defaults; the stand-in if asked for. */
 async function fileMode (v: Values, env: NodeJS.ProcessEnv, serving: boolean, overrides: Overrides, io: Io): Promise<Mode | number> {
   // The embedded default upstream: started first so the config is validated with its real URL.
-  const standin = v.standin === true && serving ? await startStandin({ host: '127.0.0.1', port: 0 }) : undefined
+  let standin
+  try {
+    standin = v.standin === true && serving ? await startStandin({ host: '127.0.0.1', port: 0 }) : undefined
+  } catch (err) {
+    // A built sidecar has no stand-in (sidecar/standin/server.ts says why): a usage error, not a crash.
+    io.err(`${(err as Error).message}\n`)
+    return 64
+  }
   if (standin !== undefined) {
     overrides.upstream = standin.url
     io.err(`${STANDIN_NOTE}: ${standin.url}\n`)

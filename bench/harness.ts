@@ -292,7 +292,17 @@ export interface Sample {
 
 export interface Report {
   meta: {
-    node: string; loader: Loader; nginx: boolean; pinned: boolean; cpus: number; loadavg: number[]; seconds: number; rounds: number; connections: number; streamMB: number; date: string
+    node: string;
+    loader: Loader;
+    nginx: boolean;
+    pinned: boolean;
+    cpus: number;
+    loadavg: number[];
+    seconds: number;
+    rounds: number;
+    connections: number;
+    streamMB: number;
+    date: string
     /** What ran as each target that is not this project's, with its version (nginx's, the peers'). */
     versions?: Partial<Record<TargetName, string>>
   }

@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { Type, type TSchema } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
 import { RESTART_ONLY } from '../sidecar/config/reload.ts'
 import { ConfigSchema } from '../sidecar/config/schema.ts'
 

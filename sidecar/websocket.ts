@@ -53,7 +53,6 @@ interface Session {
   closedBy: WebSocketClosedBy | undefined
 }
 
-
 /** Sec-WebSocket-Protocol as ws parses it: tokens, comma-separated, no empties or duplicates. */
 function protocols (value: string | undefined): string[] | undefined {
   if (value === undefined) return []
@@ -146,8 +145,16 @@ export class WebSocketProxy {
     let cors: CorsDecision | undefined
     let shadow: CorsDecision | undefined
     const line = (extra: object): object => ({
-      method: req.method, route: ws.path, websocket: true, durationMs: Math.round((performance.now() - started) * 100) / 100,
-      cors: cors?.outcome, corsReason: cors?.reason, corsMatched: cors?.matched, shadow: shadow?.outcome, shadowReason: shadow?.reason, ...extra
+      method: req.method,
+      route: ws.path,
+      websocket: true,
+      durationMs: Math.round((performance.now() - started) * 100) / 100,
+      cors: cors?.outcome,
+      corsReason: cors?.reason,
+      corsMatched: cors?.matched,
+      shadow: shadow?.outcome,
+      shadowReason: shadow?.reason,
+      ...extra
     })
     // A reset client must not crash the process; what it means is handled by 'close' below.
     socket.on('error', () => {})

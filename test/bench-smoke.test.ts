@@ -77,8 +77,8 @@ t.test('one run measures every case on every target, pinned, with wrk, and profi
   t.match(formatTable(rows), /^case +measure +direct +sidecar +floor +nginx +result +target/)
   t.same(readdirSync(dir).sort(), ['floor.cpuprofile', 'sidecar.cpuprofile'], 'the sidecar and the floor wrote their CPU profiles at exit')
   const summary = execFileSync(process.execPath, [new URL('../bench/profile.ts', import.meta.url).pathname, join(dir, 'sidecar.cpuprofile'), '--top', '5'], { encoding: 'utf8' })
-  t.match(summary, /^\d+ busy samples \(\d+ idle left out\)\n\nself time by function:\n( +\d+\.\d %  .+\n){5}\ninclusive time by function \(itself and everything it called\):\n100\.0 %  \(root\)/)
-  t.match(summary, /self time by package:\n[^]*%  (fastify|undici|node core)/)
+  t.match(summary, /^\d+ busy samples \(\d+ idle left out\)\n\nself time by function:\n( +\d+\.\d % {2}.+\n){5}\ninclusive time by function \(itself and everything it called\):\n100\.0 % {2}\(root\)/)
+  t.match(summary, /self time by package:\n[^]*% {2}(fastify|undici|node core)/)
 })
 
 t.test('nginx accepts the generated configuration', { skip: nginx === undefined ? 'nginx not installed' : false }, async (t) => {
@@ -144,7 +144,7 @@ t.test('every wait of the harness is bounded: a broken run fails with its reason
   // Alive, printing, but never listening on the port it is waited for; then deaf to SIGTERM.
   const { proc } = await startPrinting([], node("process.on('SIGTERM', () => {}); console.log('up'); setInterval(() => {}, 1000)"))
   const port = await freePort()
-  await t.rejects(waitForPort(port, proc.child, 200), { message: new RegExp(`: nothing listened on port ${port} within 0\.2 s$`) })
+  await t.rejects(waitForPort(port, proc.child, 200), { message: new RegExp(`: nothing listened on port ${port} within 0\\.2 s$`) })
   await stop(proc, 200)
   t.equal(proc.child.signalCode, 'SIGKILL', 'killed once the grace time was over')
 

@@ -28,7 +28,6 @@ function refuses (t: Test, text: string, hint: RegExp): void {
   if (!r.ok) t.match(r.error, hint, `${text}: ${r.error}`)
 }
 
-
 t.test('parseOriginEntry', async (t) => {
   t.test('accepts "*" alone as any origin', async (t) => {
     t.same(entry('*'), { kind: 'any', entry: '*' })

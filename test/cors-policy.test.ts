@@ -2,7 +2,7 @@
 // request's Origin. README, "CORS, precisely": exact, subdomain wildcard (one or more labels, never the
 // apex), any port, or `*`; byte-exact on the serialized origin, never normalised.
 import t from 'tap'
-import { compilePolicy, headerList, matchOrigin, type CorsPolicy, type CorsSettings } from '../sidecar/cors/policy.ts'
+import { compilePolicy, headerList, matchOrigin, type CorsPolicy } from '../sidecar/cors/policy.ts'
 import { parseRequestOrigin } from '../sidecar/cors/origin.ts'
 import { decidePreflight } from '../sidecar/cors/decide.ts'
 import { settings } from './fixtures/cors.ts'

@@ -32,7 +32,6 @@ const SLOW_CONFIG = `${BASE}server: { headersTimeout: 1s }\nlimits: { bodyIdleTi
 const SETTLE_MS = 60
 const READ_MS = 5000
 
-
 let up: Upstream
 let sc: TestSidecar
 let slow: TestSidecar
@@ -91,8 +90,11 @@ async function hostile (t: Test, data: string | Buffer, want: Want): Promise<{ e
   const res = ex.response
   t.ok(res !== undefined, `answered with an HTTP response (${ex.failure ?? 'ok'}); sent ${show(data)}`)
   if (res !== undefined) {
-    const what = res.status === 200 ? '(the upstream\'s answer)' : res.status === 204 ? '(preflight answered)'
-      : errorOf(res)?.code ?? (res.text === '' ? '(empty body)' : '(not our JSON)')
+    const what = res.status === 200
+      ? '(the upstream\'s answer)'
+      : res.status === 204
+        ? '(preflight answered)'
+        : errorOf(res)?.code ?? (res.text === '' ? '(empty body)' : '(not our JSON)')
     t.comment(`→ ${res.status} ${what}${ex.closed ? ', connection closed' : ''}`)
     t.ok(want.status.includes(res.status), `status ${res.status} is one of ${want.status.join(', ')}`)
     t.ok(res.status < 500, 'never a 5xx')
@@ -157,8 +159,8 @@ t.test('smuggling: a chunked body with a bad chunk size', async (t) => {
   for (const [name, body] of [
     ['not hex', `zz\r\n{}\r\n0\r\n\r\n${SMUGGLED}`],
     ['negative after a good chunk', `2\r\n{}\r\n-1\r\n\r\n${SMUGGLED}`],
-    ['overflowing size', `fffffffffffffffffff\r\n{}\r\n0\r\n\r\n`],
-    ['0x prefix', `0x2\r\n{}\r\n0\r\n\r\n`]
+    ['overflowing size', 'fffffffffffffffffff\r\n{}\r\n0\r\n\r\n'],
+    ['0x prefix', '0x2\r\n{}\r\n0\r\n\r\n']
   ] as const) {
     await t.test(name, async (t) => {
       const { seen } = await hostile(t, post('Transfer-Encoding: chunked\r\n', body), { ...BAD_REQUEST, upstream: 'at-most-one' })
@@ -168,9 +170,9 @@ t.test('smuggling: a chunked body with a bad chunk size', async (t) => {
 })
 
 t.test('smuggling: bare LF line endings', async (t) => {
-  await t.test('everywhere', (t) => hostile(t, `POST /process/text HTTP/1.1\nHost: x\nContent-Type: application/json\nContent-Length: 2\n\n{}`, BAD_REQUEST))
-  await t.test('one header line', (t) => hostile(t, `POST /process/text HTTP/1.1\r\nHost: x\nContent-Length: 2\r\n\r\n{}`, BAD_REQUEST))
-  await t.test('the blank line', (t) => hostile(t, `POST /process/text HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\n{}`, BAD_REQUEST))
+  await t.test('everywhere', (t) => hostile(t, 'POST /process/text HTTP/1.1\nHost: x\nContent-Type: application/json\nContent-Length: 2\n\n{}', BAD_REQUEST))
+  await t.test('one header line', (t) => hostile(t, 'POST /process/text HTTP/1.1\r\nHost: x\nContent-Length: 2\r\n\r\n{}', BAD_REQUEST))
+  await t.test('the blank line', (t) => hostile(t, 'POST /process/text HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\n{}', BAD_REQUEST))
 })
 
 t.test('smuggling: whitespace before the colon', async (t) => {
@@ -342,13 +344,13 @@ t.test('allowlist: encodings the upstream decodes once stay inside the prefix, f
 
 // Regression (found by these tests, fixed): GET /files/..foo, /files/..;/metrics, /files/a../b pass the allowlist; @fastify/reply-from then throws "source/request contain invalid characters" and the error handler answers 500 internal_error
 t.test('allowlist: a segment that starts or ends with ".." under a prefix route is never a 5xx', async (t) => {
-    for (const target of ['/files/..foo', '/files/..;/metrics', '/files/a../b', '/files/...']) {
-      await t.test(target, async (t) => {
-        const { ex, seen } = await hostile(t, `GET ${target} HTTP/1.1\r\n${H}\r\n`, { status: [200, 400], code: ['bad_path'], upstream: 'at-most-one' })
-        if (ex.response?.status === 200) t.same(seen.map((r) => r.url), [target], 'forwarded verbatim')
-      })
-    }
-  })
+  for (const target of ['/files/..foo', '/files/..;/metrics', '/files/a../b', '/files/...']) {
+    await t.test(target, async (t) => {
+      const { ex, seen } = await hostile(t, `GET ${target} HTTP/1.1\r\n${H}\r\n`, { status: [200, 400], code: ['bad_path'], upstream: 'at-most-one' })
+      if (ex.response?.status === 200) t.same(seen.map((r) => r.url), [target], 'forwarded verbatim')
+    })
+  }
+})
 
 // --------------------------------------------------------------------------------------- methods
 
@@ -500,10 +502,10 @@ t.test('slow large body (10 of 100 000 bytes, then silence) → 408, and the ups
 
 // Regression (found by these tests, fixed): Node sends "100 Continue", then the Expect header is passed to undici, which throws NotSupportedError "expect header not supported": 502 upstream_error (curl sends Expect: 100-continue for large uploads)
 t.test('Expect: 100-continue on an allowed POST is forwarded', async (t) => {
-    const { ex, seen } = await hostile(t, post(`Origin: ${APP}\r\nExpect: 100-continue\r\nContent-Length: 2\r\n`), { status: [200], upstream: 'at-most-one' })
-    t.equal(ex.response?.status, 200)
-    t.same(seen.map(desc), ['POST /process/text'])
-  })
+  const { ex, seen } = await hostile(t, post(`Origin: ${APP}\r\nExpect: 100-continue\r\nContent-Length: 2\r\n`), { status: [200], upstream: 'at-most-one' })
+  t.equal(ex.response?.status, 200)
+  t.same(seen.map(desc), ['POST /process/text'])
+})
 
 // Regression (found by these tests, fixed): Node answers 417 Expectation Failed itself, with an empty body (not JSON, no x-request-id, no CORS headers)
 t.test('Expect with an unknown expectation gets our JSON error', (t) => hostile(t, post(`Origin: ${APP}\r\nExpect: something-else\r\nContent-Length: 2\r\n`), { status: [400, 417] }))
@@ -513,11 +515,11 @@ t.test('an HTTP/1.1 request without Host gets our JSON 400', (t) => hostile(t, '
 
 // Regression (found by these tests, fixed): fastify refuses the media type (FST_ERR_CTP_INVALID_MEDIA_TYPE, 415) and the error handler turns it into 500 internal_error, logged as "unexpected error"
 t.test('a POST with a Content-Type fastify cannot parse is never a 5xx', async (t) => {
-    for (const ct of ['', ';', 'json', 'application&json', 'foo/bar baz', 'text/\xe9']) {
-      await t.test(JSON.stringify(ct), (t) =>
-        hostile(t, `POST /process/text HTTP/1.1\r\n${H}Origin: ${APP}\r\nContent-Type: ${ct}\r\nContent-Length: 2\r\n\r\n{}`, { status: [200, 400], code: ['bad_request'], upstream: 'at-most-one' }))
-    }
-  })
+  for (const ct of ['', ';', 'json', 'application&json', 'foo/bar baz', 'text/\xe9']) {
+    await t.test(JSON.stringify(ct), (t) =>
+      hostile(t, `POST /process/text HTTP/1.1\r\n${H}Origin: ${APP}\r\nContent-Type: ${ct}\r\nContent-Length: 2\r\n\r\n{}`, { status: [200, 400], code: ['bad_request'], upstream: 'at-most-one' }))
+  }
+})
 
 // ------------------------------------------------------------------------------------------- end
 

@@ -14,6 +14,9 @@ import { Registry, collectDefaultMetrics } from 'prom-client'
 import { parse, stringify } from 'yaml'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+// Grafana's datasource variable, as the dashboard spells it.
+// eslint-disable-next-line no-template-curly-in-string
+const DATASOURCE = '${datasource}'
 const ALERTS = 'charts/pai-cors-sidecar/files/alerts.yaml'
 const ALERT_TESTS = 'test/rules/alerts.test.yaml'
 const DASHBOARD = 'charts/pai-cors-sidecar/files/dashboard.json'
@@ -270,10 +273,10 @@ t.test('the dashboard has a Prometheus datasource variable, namespace and pod va
   const ids = panels.map((p) => p.id)
   t.equal(new Set(ids).size, ids.length, 'panel ids are unique')
   for (const p of panels.filter((p) => p.type !== 'row')) {
-    t.equal(p.datasource?.uid, '${datasource}', `panel "${p.title}" uses the datasource variable`)
+    t.equal(p.datasource?.uid, DATASOURCE, `panel "${p.title}" uses the datasource variable`)
     t.ok((p.targets ?? []).length > 0, `panel "${p.title}" has queries`)
     for (const target of p.targets ?? []) {
-      t.equal(target.datasource?.uid, '${datasource}', `panel "${p.title}" ${target.refId ?? ''} uses the datasource variable`)
+      t.equal(target.datasource?.uid, DATASOURCE, `panel "${p.title}" ${target.refId ?? ''} uses the datasource variable`)
       t.match(target.expr, /namespace=~"\$namespace", pod=~"\$pod"/, `panel "${p.title}" ${target.refId ?? ''} filters by the namespace and pod variables`)
     }
   }

@@ -16,7 +16,6 @@ routes: [{ path: /hang, methods: [POST] }, { path: /slow, methods: [POST] }]
 shutdown: ${shutdown}
 `, upstream)
 
-
 async function until (done: () => boolean): Promise<void> {
   while (!done()) await new Promise((resolve) => setTimeout(resolve, 5))
 }

@@ -61,7 +61,7 @@ t.test('a client that leaves while queued is withdrawn and never reaches the ups
 })
 
 t.test('countsAsInFlight: false leaves the slots to HTTP requests', async (t) => {
-  const { up, sc } = await startWsPair(t, config('{ enabled: true, countsAsInFlight: false }', '{ size: 0, timeout: 1s }'))
+  const { sc } = await startWsPair(t, config('{ enabled: true, countsAsInFlight: false }', '{ size: 0, timeout: 1s }'))
   const a = await opened(openWs(sc.url, { origin: APP }))
   const b = await opened(openWs(sc.url, { origin: APP }))
   t.equal(await sample(sc.metrics.upstreamInFlight), 0)

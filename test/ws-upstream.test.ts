@@ -56,7 +56,7 @@ t.test('an upstream that answers the upgrade with plain HTTP (no /ws before 3.6)
 })
 
 t.test('an upstream that picks no subprotocol when one was offered fails the handshake like a browser would: 502', async (t) => {
-  const { up, sc } = await startWsPair(t, CONFIG, { handleProtocols: () => false })
+  const { sc } = await startWsPair(t, CONFIG, { handleProtocols: () => false })
   t.match(await openWs(sc.url, { origin: APP, protocols: ['pai.v1'] }), { ok: false, status: 502, body: { error: { code: 'upstream_error' } } })
 })
 

@@ -1,5 +1,5 @@
 // Peer: express + cors + http-proxy-middleware, the Express way to put CORS in front of an API
-//. http-proxy-middleware opens a connection per request unless given an agent: a
+// . http-proxy-middleware opens a connection per request unless given an agent: a
 // keep-alive one here, as a user who measured would configure it.
 // `node bench/peers/express.ts <upstream-url>` prints its URL, then serves until killed.
 import cors from 'cors'

@@ -79,7 +79,7 @@ if (embedded) {
   document.getElementById('embedded').hidden = false
   panel.replaceChildren(heading(false), el('p', { class: 'muted' }, 'Waiting for the page to send…'))
   // Only the demo page may ask this frame to call the sidecar.
-  addEventListener('message', (event) => {
+  window.addEventListener('message', (event) => {
     if (event.origin === config.appOrigin && event.data?.type === 'redact') void run(panel, event.data.text, false)
   })
 } else {

@@ -147,7 +147,8 @@ export async function startDemo (opts: DemoOptions): Promise<Demo> {
     if (!loaded.ok) throw new Error(`${opts.policy}: configuration invalid\n${loaded.errors.join('\n')}`)
     let pageConfig: PageConfig | undefined
     const handler = site(() => pageConfig as PageConfig, opts.policy, overrides)
-    const servers = [createServer(handler), createServer(handler)] as const
+    const listener = (req: IncomingMessage, res: ServerResponse): void => { void handler(req, res) }
+    const servers = [createServer(listener), createServer(listener)] as const
     for (const s of servers) cleanup.push(() => closeServer(s))
     const appPort = await listen(servers[0], opts.appPort)
     const otherPort = await listen(servers[1], opts.otherPort)

@@ -91,7 +91,8 @@ function describe (e: ErrorObject): string {
   const description = (e.parentSchema as { description?: string }).description
   if ((e.keyword === 'pattern' || e.keyword === 'anyOf') && description !== undefined) return `${prefix(at)}: must be ${description}`
   // YAML reads an unquoted null, ~ or empty value as null, which surprises people writing `- null`.
-  const yamlNull = e.keyword !== 'type' || e.data !== null ? ''
+  const yamlNull = e.keyword !== 'type' || e.data !== null
+    ? ''
     : e.params.type === 'object' ? ' (an empty block: give it fields or remove it)' : ' (YAML read null here: quote the value)'
   const hint = e.keyword === 'type' && description !== undefined ? ` (${description})` : ''
   return `${prefix(at)}: ${e.message as string}${yamlNull}${hint}`

@@ -14,8 +14,10 @@ import { sendError } from './answer.ts'
 export function clientErrorHandler (m: Metrics, log: FastifyBaseLogger): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err: NodeJS.ErrnoException, socket: Socket): void => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return
-    const [code, kind]: [ErrorCode, string] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? ['request_timeout', 'timeout']
-      : err.code === 'HPE_HEADER_OVERFLOW' ? ['headers_too_large', 'header_overflow']
+    const [code, kind]: [ErrorCode, string] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? ['request_timeout', 'timeout']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? ['headers_too_large', 'header_overflow']
         : ['bad_request', 'malformed']
     m.clientErrors.inc({ kind })
     // Only the parser's code: the error also carries the raw bytes received, which may be personal data.

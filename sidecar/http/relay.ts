@@ -12,7 +12,6 @@ import { UpstreamDeadlineError, upstreamErrorCode, type ErrorCode } from '../err
 import { statusClass, UPSTREAM_ERROR_KIND, type Metrics, type UpstreamErrorKind } from '../metrics.ts'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts'
 
-
 /** What happened on the way to the upstream and back, for the log line and the metrics. */
 export interface Forwarded {
   start: number

@@ -126,7 +126,8 @@ The sidecar's configuration blocks and the ones it applies only at start, genera
 {{/*
 The sidecar's configuration file: the values blocks that carry the sidecar's own field names. The
 chart owns the listen hosts and the upstream URL (the container is always on localhost in the pod).
-Empty `routes` and `shadow` fall back to the sidecar's defaults rather than meaning "none".
+Empty `routes` and `shadow` fall back to the sidecar's defaults rather than meaning "none"; an empty
+`auth` is left out (authentication off).
 */}}
 {{- define "pai.config" -}}
 {{- $config := dict -}}
@@ -136,7 +137,7 @@ Empty `routes` and `shadow` fall back to the sidecar's defaults rather than mean
 {{- $_ := set $config "server" (merge (dict "host" "0.0.0.0") (deepCopy .Values.server)) -}}
 {{- $_ := set $config "admin" (merge (dict "host" "0.0.0.0") (deepCopy .Values.admin)) -}}
 {{- $_ := set $config "upstream" (merge (dict "url" (printf "http://127.0.0.1:%d" (int .Values.privateai.port))) (deepCopy .Values.upstream)) -}}
-{{- range list "routes" "shadow" -}}
+{{- range list "routes" "shadow" "auth" -}}
 {{- if empty (index $config .) }}{{ $_ := unset $config . }}{{ end -}}
 {{- end -}}
 {{- toYaml $config -}}

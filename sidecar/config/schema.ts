@@ -44,7 +44,7 @@ export type JwtAlgorithm = typeof JWT_ALGORITHMS[number]
 // Authentication at the sidecar (README, "Authentication"). Absent: off, every request that passes
 // the gate is forwarded as before. Every field is read per request, so the block reloads live.
 export const AuthBlock = Type.Object({
-  realm: Type.String({ pattern: '^[^"\\\\\\x00-\\x1f\\x7f]+$', default: 'pai-cors-sidecar', description: 'the realm of WWW-Authenticate (RFC 6750 §3), without quotes or backslashes' }),
+  realm: Type.String({ pattern: '^[^"\\\\\\x00-\\x1f\\x7f]+$', default: 'pai-cors-sidecar', description: 'the realm of WWW-Authenticate (RFC 6750 §3): text without quotes, backslashes or control characters' }),
   forwardCredentials: Type.Boolean({ default: false, description: 'forward Authorization and x-api-key to the upstream (false: removed once verified)' }),
   jwt: Type.Optional(Type.Object({
     issuer: Type.String({ pattern: '^https?://', description: 'the issuer URL, exactly as the tokens\' iss claim' }),
@@ -58,7 +58,7 @@ export const AuthBlock = Type.Object({
     jwksTimeout: duration('5s')
   }, Strict)),
   apiKeys: Type.Optional(Type.Object({
-    file: Type.String({ pattern: '^/', description: 'an absolute path: one SHA-256 hex digest per line, with an optional label; reloaded on change' })
+    file: Type.String({ pattern: '^/', description: 'an absolute path (the file holds one SHA-256 hex digest per line, each with an optional label; reloaded on change)' })
   }, Strict))
 }, Strict)
 

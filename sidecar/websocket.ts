@@ -196,7 +196,7 @@ export class WebSocketProxy {
       const r = await authenticator.authenticate(req.headers)
       countAuth(m, r)
       if (!r.ok) return refuse(r.code, undefined, r.headers)
-      dropCredentials = snap.config.auth?.forwardCredentials !== true
+      dropCredentials = !r.forwardCredentials
     }
     if (this.#sessions.size + this.#pending.size >= ws.maxConnections) return refuse('websocket_limit', undefined, { 'retry-after': RETRY_AFTER_SECONDS })
 

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { base64url, SignJWT } from 'jose'
 import { AUDIENCE, startIdp, type FakeIdp } from './fixtures/idp.ts'
-import { startSidecar, type TestSidecar } from './fixtures/sidecar.ts'
+import { snapshot, startSidecar, type TestSidecar } from './fixtures/sidecar.ts'
 import { receivedWith, startUpstream, type Upstream } from './fixtures/upstream.ts'
 
 const APP = 'https://app.example.com'
@@ -198,6 +198,34 @@ t.test('without jwksUrl, the keys are found through OIDC discovery', async (t) =
     await sleep(1100)
     t.equal((await call(sc2, up2, await idp.sign())).status, 200, 'tried again after the cool-down')
   })
+
+  for (const mode of ['error', 'reset'] as const) {
+    t.test(`a discovery document that cannot be had (${mode}): 503`, async (t) => {
+      const up2 = await startUpstream()
+      t.teardown(up2.close)
+      const sc2 = await startSidecar(yaml(idp, ''), up2.url)
+      t.teardown(sc2.close)
+      idp.mode = mode
+      t.teardown(() => { idp.mode = 'up' })
+      refused(t, await call(sc2, up2, await idp.sign()), 503, 'auth_unavailable')
+      const fetches = await sc2.metrics.registry.getSingleMetricAsString('pai_sidecar_auth_provider_fetches_total')
+      t.match(fetches, 'kind="discovery",result="failure"} 1')
+    })
+  }
+})
+
+t.test('a reload that changes the auth block applies to the next request; one that keeps it keeps the cached keys', async (t) => {
+  const { idp, up, sc } = await setup(t)
+  const token = await idp.sign()
+  t.equal((await call(sc, up, token)).status, 200)
+  const fetched = idp.fetches.jwks
+  sc.store.replace(snapshot(yaml(idp, `, jwksUrl: "${idp.jwksUrl}"`, 'log: { level: warn }'), up.url))
+  t.equal((await call(sc, up, token)).status, 200)
+  t.equal(idp.fetches.jwks, fetched, 'an unrelated change keeps the JWKS cache')
+  sc.store.replace(snapshot(yaml(idp, `, jwksUrl: "${idp.jwksUrl}"`).replace(`[other-api, ${AUDIENCE}]`, '[other-api]'), up.url))
+  refused(t, await call(sc, up, token), 401, 'unauthorized', INVALID)
+  sc.store.replace(snapshot(yaml(idp, `, jwksUrl: "${idp.jwksUrl}"`).replace(/auth:[^]*$/, ''), up.url))
+  t.equal((await call(sc, up, undefined)).status, 200, 'auth removed: off again')
 })
 
 t.test('auth.forwardCredentials: true forwards the token', async (t) => {

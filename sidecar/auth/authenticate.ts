@@ -21,7 +21,7 @@ export type AuthReason = 'ok' | 'missing' | 'malformed' | 'unknown_key' | 'keys_
 export type AuthRefusalCode = 'unauthorized' | 'forbidden' | 'auth_unavailable'
 
 export type AuthResult =
-  | { ok: true; method: 'jwt' | 'api_key'; reason: 'ok'; identity: string | undefined; ref: string | undefined }
+  | { ok: true; method: 'jwt' | 'api_key'; reason: 'ok'; identity: string | undefined; ref: string | undefined; forwardCredentials: boolean }
   | { ok: false; code: AuthRefusalCode; method: AuthMethod; reason: AuthReason; headers: Record<string, string> }
 
 export interface AuthEvents extends KeySourceEvents, KeyFileEvents {}
@@ -34,11 +34,13 @@ export const identityRef = (identity: string): string => createHmac('sha256', RE
 
 export class Authenticator {
   readonly #realm: string
+  readonly #forward: boolean
   readonly #jwt: JwtVerifier | undefined
   readonly #keys: WatchedKeyFile | undefined
 
   constructor (settings: AuthSettings, events: AuthEvents, opts: AuthOptions = {}) {
     this.#realm = settings.realm
+    this.#forward = settings.forwardCredentials
     this.#jwt = settings.jwt === undefined ? undefined : new JwtVerifier(settings.jwt, events, opts.fetch)
     this.#keys = settings.apiKeys === undefined ? undefined : new WatchedKeyFile(settings.apiKeys.file, events, opts.keyFile)
   }
@@ -63,7 +65,7 @@ export class Authenticator {
   stop (): void { this.#keys?.stop() }
 
   #accept (method: 'jwt' | 'api_key', identity: string | undefined): AuthResult {
-    return { ok: true, method, reason: 'ok', identity, ref: identity === undefined ? undefined : identityRef(identity) }
+    return { ok: true, method, reason: 'ok', identity, ref: identity === undefined ? undefined : identityRef(identity), forwardCredentials: this.#forward }
   }
 
   #refuse (code: 'unauthorized' | 'forbidden', method: AuthMethod, reason: AuthReason): AuthResult {

@@ -79,9 +79,8 @@ export class KeySource {
     if (this.#stale?.uat !== this.#cache.uat) this.#stale = { uat: this.#cache.uat, keys: createLocalJWKSet(this.#cache.jwks) }
     try {
       return await this.#stale.keys(header, token)
-    } catch (err) {
-      if (err instanceof errors.JWKSNoMatchingKey) throw unavailable()
-      throw err
+    } catch {
+      throw unavailable()
     }
   }
 

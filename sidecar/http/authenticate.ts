@@ -27,6 +27,6 @@ export async function authenticateStep (auth: Authenticator, m: Metrics, request
   // The rate limit counts this caller, not its IP (several callers may share one).
   request.identity = r.identity
   // As Envoy's jwt_authn does unless told to forward: the upstream never sees the credential.
-  request.dropCredentials = !request.snap.config.auth?.forwardCredentials
+  request.dropCredentials = !r.forwardCredentials
   return undefined
 }

@@ -34,6 +34,7 @@ t.test('each misconfiguration is named with its path', async (t) => {
   const jwt = (fields: string): string => `auth: { jwt: { issuer: "https://login.example.com/", audiences: [deid-api], ${fields} } }`
   const cases: [string, string, RegExp][] = [
     ['an http:// issuer', 'auth: { jwt: { issuer: "http://login.example.com/", audiences: [a] } }', /^auth\.jwt\.issuer: "http:\/\/login\.example\.com\/" must be an https URL/],
+    ['an issuer that is no http(s) URL', 'auth: { jwt: { issuer: "ftp://login.example.com/", audiences: [a] } }', /^auth\.jwt\.issuer: must be the issuer URL/],
     ['an http:// JWKS URL', jwt('jwksUrl: "http://login.example.com/keys"'), /^auth\.jwt\.jwksUrl: .* must be an https URL/],
     ['a JWKS URL with credentials', jwt('jwksUrl: "https://u:p@login.example.com/keys"'), /^auth\.jwt\.jwksUrl: /],
     ['a JWKS URL that does not parse', jwt('jwksUrl: "https://"'), /^auth\.jwt\.jwksUrl: /],

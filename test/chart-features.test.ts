@@ -233,7 +233,7 @@ t.test('the checksum rolls pods for restart-only settings, not for hot-reloaded 
   t.match(base, /^[0-9a-f]{64}$/)
   const hot: Array<Record<string, string>> = [{ 'cors.allowedOrigins[1]': 'https://other.example.com' }, { 'cors.maxAge': '60' }, { 'limits.maxBodyBytes': '1024' },
     { 'routes[0].path': '/process/text', 'routes[0].methods[0]': 'POST' }, { 'shadow.allowedOrigins[0]': 'https://b.example.com' }, { 'log.level': 'debug' },
-    { 'websocket.enabled': 'true' }]
+    { 'websocket.enabled': 'true' }, { 'auth.jwt.issuer': 'https://login.example.com/', 'auth.jwt.audiences[0]': 'deid-api' }]
   for (const set of hot) {
     t.equal(checksum(await renderWith({ set })), base, `${Object.keys(set)[0]} is hot-reloaded: no restart`)
   }

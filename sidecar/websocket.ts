@@ -149,9 +149,11 @@ export class WebSocketProxy {
     const origin = req.headers.origin
     let cors: CorsDecision | undefined
     let shadow: CorsDecision | undefined
+    // The authentication outcome, when auth is configured: never the credential or the identity.
+    let auth: object = {}
     const line = (extra: object): object => ({
       method: req.method, route: ws.path, websocket: true, durationMs: Math.round((performance.now() - started) * 100) / 100,
-      cors: cors?.outcome, corsReason: cors?.reason, corsMatched: cors?.matched, shadow: shadow?.outcome, shadowReason: shadow?.reason, ...extra
+      cors: cors?.outcome, corsReason: cors?.reason, corsMatched: cors?.matched, shadow: shadow?.outcome, shadowReason: shadow?.reason, ...auth, ...extra
     })
     // A reset client must not crash the process; what it means is handled by 'close' below.
     socket.on('error', () => {})
@@ -195,6 +197,7 @@ export class WebSocketProxy {
     if (authenticator !== undefined) {
       const r = await authenticator.authenticate(req.headers)
       countAuth(m, r)
+      auth = { auth: r.ok ? 'accepted' : r.code, authMethod: r.method, authReason: r.reason, authRef: r.ok ? r.ref : undefined }
       if (!r.ok) return refuse(r.code, undefined, r.headers)
       dropCredentials = !r.forwardCredentials
     }

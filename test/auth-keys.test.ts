@@ -109,6 +109,9 @@ t.test('WebSocket upgrades are authenticated too (x-api-key or Authorization fro
   t.ok(o.ok)
   if (o.ok) o.ws.close()
   t.equal(up.handshakes[0]?.headers['x-api-key'], undefined, 'the key is not forwarded')
+  await until(() => sc.logs.filter((l) => l.websocket === true).length >= 1)
+  t.match(sc.logs.find((l) => l.websocket === true && l.status === 401), { auth: 'unauthorized', authMethod: 'api_key', authReason: 'unknown_key', authRef: undefined })
+  t.notOk(JSON.stringify(sc.logs).includes('ws-key'), 'no key in the logs')
 })
 
 t.test('parsing and matching', async (t) => {

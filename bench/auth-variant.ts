@@ -10,8 +10,12 @@ import { createLogger } from '../sidecar/log.ts'
 import { createMetrics } from '../sidecar/metrics.ts'
 
 const [upstream, variant, issuer, jwksUrl, keyFile] = process.argv.slice(2) as [string, 'off' | 'jwt' | 'api_key', string, string, string]
-const auth = variant === 'jwt' ? `auth: { jwt: { issuer: "${issuer}", audiences: [deid-api], jwksUrl: "${jwksUrl}" } }`
-  : variant === 'api_key' ? `auth: { apiKeys: { file: ${keyFile} } }` : ''
+const AUTH: Record<typeof variant, string> = {
+  off: '',
+  jwt: `auth: { jwt: { issuer: "${issuer}", audiences: [deid-api], jwksUrl: "${jwksUrl}" } }`,
+  api_key: `auth: { apiKeys: { file: ${keyFile} } }`
+}
+const auth = AUTH[variant]
 const loaded = loadConfigText(`
 cors:
   allowedOrigins: [https://app.example.com, "https://*.example.com", "http://localhost:*", https://other.example.org]

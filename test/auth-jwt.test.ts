@@ -42,7 +42,7 @@ function refused (t: Test, a: Answer, status: number, code: string, wwwAuthentic
   if (wwwAuthenticate !== undefined) t.equal(a.headers.get('www-authenticate'), wwwAuthenticate)
 }
 
-async function setup (t: Test, jwt = `, jwksUrl: "JWKS"`, extra = ''): Promise<{ idp: FakeIdp; up: Upstream; sc: TestSidecar }> {
+async function setup (t: Test, jwt = ', jwksUrl: "JWKS"', extra = ''): Promise<{ idp: FakeIdp; up: Upstream; sc: TestSidecar }> {
   const idp = await startIdp()
   t.teardown(idp.close)
   const up = await startUpstream()

@@ -59,6 +59,26 @@ function corsBlock (schema: Json): Json {
   return schema
 }
 
+/** Where the chart mounts the API key Secret: a directory of its own (never subPath, so a rotation reaches the pod). */
+export const API_KEYS_DIR = '/etc/pai-cors-sidecar-api-keys'
+
+/**
+ * The chart mounts the API key file from a Secret and sets auth.apiKeys.file itself, so its values
+ * name the Secret (and the key in it) instead of a path.
+ */
+function authBlock (schema: Json): Json {
+  schema.properties.apiKeys = {
+    type: 'object',
+    additionalProperties: false,
+    required: ['existingSecret'],
+    properties: {
+      existingSecret: { type: 'string', minLength: 1, description: 'a Secret you create holding the key file (SHA-256 digests, never the keys)' },
+      key: { type: 'string', minLength: 1, description: 'the Secret key holding the file (default keys)' }
+    }
+  }
+  return schema
+}
+
 function sidecarBlocks (): Json {
   const blocks: Json = {}
   for (const [name, block] of Object.entries(ConfigSchema.properties)) {
@@ -68,6 +88,7 @@ function sidecarBlocks (): Json {
   }
   blocks.cors = corsBlock(blocks.cors)
   blocks.shadow = corsBlock(blocks.shadow)
+  blocks.auth = authBlock(blocks.auth)
   return blocks
 }
 

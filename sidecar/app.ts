@@ -8,6 +8,9 @@ import { createServer } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { Admission } from './admission.ts'
+import type { AuthOptions } from './auth/authenticate.ts'
+import { authEvents } from './auth/events.ts'
+import { AuthProvider } from './auth/provider.ts'
 import type { ConfigStore } from './config/store.ts'
 import { requestId } from './forwarding.ts'
 import type { Metrics } from './metrics.ts'
@@ -33,6 +36,8 @@ export interface PublicAppDeps {
   draining?: () => boolean
   /** True once the listener has closed: WebSocket upgrades get 503 shutting_down. */
   closing?: () => boolean
+  /** Tests only: the key file's watch timings, the fetch used to reach the identity provider. */
+  authOptions?: AuthOptions
   /** Tests only: what the relay dispatches to, in place of the upstream pool itself (to delay it). */
   wrapUpstream?: (pool: Dispatcher) => Dispatcher
 }
@@ -98,15 +103,18 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   })
   // After the server has closed, and so every exchange has ended (onClose hooks run last-in first).
   app.addHook('onClose', async () => { await pool.destroy() })
+  // Authentication (auth/), shared by the gate hook and the WebSocket upgrades.
+  const auth = new AuthProvider(authEvents(m, deps.logger), deps.authOptions)
+  app.addHook('onClose', async () => { auth.close() })
   const admission = new Admission({ maxConcurrent: upstream.maxConcurrent, queueSize: upstream.queue.size, queueTimeoutMs: initial.ms.queueTimeout, metrics: m })
-  const websockets = new WebSocketProxy({ server: app.server, store: deps.store, logger: deps.logger, metrics: m, admission, closing, trustProxy })
+  const websockets = new WebSocketProxy({ server: app.server, store: deps.store, logger: deps.logger, metrics: m, admission, closing, trustProxy, auth })
   app.decorate('websockets', websockets)
   // Whoever closes the app (graceful shutdown after shutdown.delay, or a test) closes the open
   // WebSockets with 1001 first: the server's close would otherwise wait on them for ever.
   app.addHook('preClose', async () => { websockets.closeAll() })
 
-  // 2. The gate.
-  app.addHook('onRequest', gateHook({ store: deps.store, metrics: m, trustProxy, draining }))
+  // 2. The gate, and authentication when configured.
+  app.addHook('onRequest', gateHook({ store: deps.store, metrics: m, trustProxy, draining, auth }))
   // 3. The body: held or streamed, never parsed.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', bodyParser)

@@ -4,6 +4,8 @@
 export const ERRORS = {
   bad_request: { status: 400, message: 'The request is malformed.' },
   bad_path: { status: 400, message: 'The request target is not a plain path: dot segments, encoded separators, empty segments and absolute URLs are refused.' },
+  unauthorized: { status: 401, message: 'This API needs credentials: a valid bearer token in Authorization, or an API key in x-api-key.' },
+  forbidden: { status: 403, message: 'These credentials are valid but do not grant access to this API.' },
   cors_origin_denied: { status: 403, message: 'This origin is not allowed by the CORS policy of this API.' },
   cors_preflight_denied: { status: 403, message: 'The CORS preflight was denied.' },
   origin_required: { status: 403, message: 'A WebSocket upgrade must carry an Origin header on this API.' },
@@ -19,6 +21,7 @@ export const ERRORS = {
   websocket_limit: { status: 503, message: 'Too many WebSockets are open on this instance; retry after the time in Retry-After.' },
   upgrade_refused: { status: 400, message: 'This request cannot switch protocols; send it without Upgrade.' },
   shutting_down: { status: 503, message: 'This instance is shutting down; retry, and another one will answer.' },
+  auth_unavailable: { status: 503, message: 'Credentials cannot be checked now: the identity provider is unreachable; retry after the time in Retry-After.' },
   upstream_unavailable: { status: 502, message: 'The de-identification service could not be reached.' },
   upstream_error: { status: 502, message: 'The de-identification service closed the connection or answered invalidly.' },
   upstream_timeout: { status: 504, message: 'The de-identification service did not answer in time.' },

@@ -42,6 +42,9 @@ export interface Metrics {
   queueWait: Histogram
   queueRejections: Counter<'reason'>
   clientErrors: Counter<'kind'>
+  auth: Counter<'method' | 'result' | 'reason'>
+  authProviderFetches: Counter<'kind' | 'result'>
+  authKeyFileReloads: Counter<'result'>
   shadowDecisions: Counter<'active' | 'shadow'>
   websocketUpgrades: Counter<'outcome'>
   websocketConnections: Gauge
@@ -160,6 +163,24 @@ export function createMetrics (registry: Registry, opts: MetricsOptions): Metric
       labelNames: ['closed_by'],
       registers
     }),
+    auth: new Counter({
+      name: `${PREFIX}auth_total`,
+      help: 'Authentication outcomes (when auth is configured): method (jwt, api_key, none), result (accepted, unauthorized, forbidden, auth_unavailable) and a bounded reason.',
+      labelNames: ['method', 'result', 'reason'],
+      registers
+    }),
+    authProviderFetches: new Counter({
+      name: `${PREFIX}auth_provider_fetches_total`,
+      help: 'Requests to the identity provider, by kind (discovery, jwks) and result (success, failure).',
+      labelNames: ['kind', 'result'],
+      registers
+    }),
+    authKeyFileReloads: new Counter({
+      name: `${PREFIX}auth_key_file_reloads_total`,
+      help: 'Changes of the API key file applied (success) or refused, the last good keys kept (failure).',
+      labelNames: ['result'],
+      registers
+    }),
     clientErrors: new Counter({
       name: `${PREFIX}client_errors_total`,
       help: 'Connections refused before a request could be parsed: timeout (headers too slow), header_overflow, malformed.',
@@ -170,7 +191,11 @@ export function createMetrics (registry: Registry, opts: MetricsOptions): Metric
   for (const reason of ['full', 'timeout', 'abandoned']) m.queueRejections.inc({ reason }, 0)
   for (const kind of ['connect', 'timeout', 'reset']) m.upstreamErrors.inc({ kind }, 0)
   m.upstreamRetries.inc({ reason: 'reused_connection_closed' }, 0)
-  for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0)
+  for (const result of ['success', 'failure']) {
+    m.configReloads.inc({ result }, 0)
+    m.authKeyFileReloads.inc({ result }, 0)
+    for (const kind of ['discovery', 'jwks']) m.authProviderFetches.inc({ kind, result }, 0)
+  }
   for (const direction of ['to_upstream', 'to_client']) {
     m.websocketMessages.inc({ direction }, 0)
     m.websocketBytes.inc({ direction }, 0)

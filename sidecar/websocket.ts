@@ -11,12 +11,14 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import WebSocket, { WebSocketServer, type RawData } from 'ws'
 import { AdmissionRejected, type Admission } from './admission.ts'
+import type { AuthProvider } from './auth/provider.ts'
 import type { Snapshot } from './config/load.ts'
 import type { ConfigStore } from './config/store.ts'
 import { TOKEN, type CorsDecision } from './cors/decide.ts'
 import { ERRORS, upstreamErrorCode, type ErrorCode } from './errors.ts'
 import { forwardedHeaders, HOP_BY_HOP, rawError, requestId, selfOrigin } from './forwarding.ts'
 import { RETRY_AFTER_SECONDS } from './http/answer.ts'
+import { countAuth } from './http/authenticate.ts'
 import { gateUpgrade } from './http/gate.ts'
 import { UPSTREAM_ERROR_KIND, type Metrics, type UpstreamErrorKind, type WebSocketClosedBy, type WebSocketDirection } from './metrics.ts'
 import { pathOnly } from './target.ts'
@@ -29,6 +31,7 @@ export interface WebSocketProxyDeps {
   admission: Admission
   closing: () => boolean
   trustProxy: boolean
+  auth: AuthProvider
 }
 
 /**
@@ -73,7 +76,7 @@ export function closeCodeFor (code: number, from: Side): number {
 }
 
 /** What a REST request would forward, minus what belongs to this hop's handshake. */
-function upstreamHeaders (req: IncomingMessage, trustProxy: boolean, id: string): Record<string, string> {
+function upstreamHeaders (req: IncomingMessage, trustProxy: boolean, id: string, dropCredentials: boolean): Record<string, string> {
   // Node treats a request as an upgrade only with `Connection: upgrade`, so the header is there.
   const listed = String(req.headers.connection).toLowerCase().split(',').map((s) => s.trim())
   const out: Record<string, string> = {}
@@ -81,6 +84,7 @@ function upstreamHeaders (req: IncomingMessage, trustProxy: boolean, id: string)
     // ws writes its own Host, key, version and (when offered) protocols for the upstream leg.
     // Only set-cookie comes as an array, and it means nothing in a request.
     if (typeof value !== 'string' || name === 'host' || name.startsWith('sec-websocket-') || HOP_BY_HOP.has(name) || listed.includes(name)) continue
+    if (dropCredentials && (name === 'authorization' || name === 'x-api-key')) continue
     out[name] = value
   }
   return { ...out, ...forwardedHeaders(req, trustProxy), 'x-request-id': id }
@@ -144,6 +148,8 @@ export class WebSocketProxy {
     const origin = req.headers.origin
     let cors: CorsDecision | undefined
     let shadow: CorsDecision | undefined
+    // The authentication outcome, when auth is configured: never the credential or the identity.
+    let auth: object = {}
     const line = (extra: object): object => ({
       method: req.method,
       route: ws.path,
@@ -154,6 +160,7 @@ export class WebSocketProxy {
       corsMatched: cors?.matched,
       shadow: shadow?.outcome,
       shadowReason: shadow?.reason,
+      ...auth,
       ...extra
     })
     // A reset client must not crash the process; what it means is handled by 'close' below.
@@ -190,6 +197,17 @@ export class WebSocketProxy {
     const offered = protocols(req.headers['sec-websocket-protocol'])
     if (!KEY.test(String(req.headers['sec-websocket-key'])) || !VERSIONS.has(String(req.headers['sec-websocket-version'])) || offered === undefined) {
       return refuse('bad_request', 'The WebSocket handshake is malformed (RFC 6455 §4.1).')
+    }
+    // The same authentication as HTTP (README, "Authentication"): a browser cannot set headers on a
+    // WebSocket, so this suits non-browser clients (x-api-key, or Authorization: Bearer).
+    const authenticator = this.#deps.auth.for(snap)
+    let dropCredentials = false
+    if (authenticator !== undefined) {
+      const r = await authenticator.authenticate(req.headers)
+      countAuth(m, r)
+      auth = { auth: r.ok ? 'accepted' : r.code, authMethod: r.method, authReason: r.reason, authRef: r.ok ? r.ref : undefined }
+      if (!r.ok) return refuse(r.code, undefined, r.headers)
+      dropCredentials = !r.forwardCredentials
     }
     if (this.#sessions.size + this.#pending.size >= ws.maxConnections) return refuse('websocket_limit', undefined, { 'retry-after': RETRY_AFTER_SECONDS })
 
@@ -236,7 +254,7 @@ export class WebSocketProxy {
     base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:'
     const query = (req.url as string).slice(pathOnly(req.url as string).length)
     const upstream = new WebSocket(new URL(`${ws.upstreamPath}${query}`, base), offered, {
-      headers: upstreamHeaders(req, trustProxy, id),
+      headers: upstreamHeaders(req, trustProxy, id, dropCredentials),
       perMessageDeflate: false,
       maxPayload: ws.maxMessageBytes,
       followRedirects: false

@@ -2,6 +2,7 @@
 // Helm 3 renders the same objects). One behaviour per subtest.
 import t from 'tap'
 import { parse } from 'yaml'
+import { API_KEYS_DIR } from '../charts/schema.ts'
 import { CHART, HELMS, find, get, helm, render, scenario, templateArgs, type Manifest, type RenderOptions } from './fixtures/helm.ts'
 import { RESTART_ONLY } from '../sidecar/config/reload.ts'
 import { ConfigSchema } from '../sidecar/config/schema.ts'
@@ -233,7 +234,7 @@ t.test('the checksum rolls pods for restart-only settings, not for hot-reloaded 
   t.match(base, /^[0-9a-f]{64}$/)
   const hot: Array<Record<string, string>> = [{ 'cors.allowedOrigins[1]': 'https://other.example.com' }, { 'cors.maxAge': '60' }, { 'limits.maxBodyBytes': '1024' },
     { 'routes[0].path': '/process/text', 'routes[0].methods[0]': 'POST' }, { 'shadow.allowedOrigins[0]': 'https://b.example.com' }, { 'log.level': 'debug' },
-    { 'websocket.enabled': 'true' }]
+    { 'websocket.enabled': 'true' }, { 'auth.jwt.issuer': 'https://login.example.com/', 'auth.jwt.audiences[0]': 'deid-api' }]
   for (const set of hot) {
     t.equal(checksum(await renderWith({ set })), base, `${Object.keys(set)[0]} is hot-reloaded: no restart`)
   }
@@ -286,4 +287,45 @@ t.test('NOTES.txt tells how to test a preflight', async (t) => {
   t.match(notes, /helm test deid -n ai/)
   const empty = await helm(HELM, ['install', 'deid', CHART, '--dry-run=client'])
   t.match(empty.stdout, /WARNING: cors\.allowedOrigins is empty/)
+})
+
+t.test('auth: the sidecar block as configured, the API key Secret mounted as a directory, the path set by the chart', async (t) => {
+  const set = {
+    'auth.jwt.issuer': 'https://login.example.com/',
+    'auth.jwt.audiences[0]': 'deid-api',
+    'auth.apiKeys.existingSecret': 'deid-api-keys',
+    'auth.apiKeys.key': 'hashes'
+  }
+  for (const configSource of ['file', 'kubernetes']) {
+    const docs = await renderWith({ set: { ...set, 'sidecar.configSource': configSource } })
+    t.same(config(docs).auth, { jwt: { issuer: 'https://login.example.com/', audiences: ['deid-api'] }, apiKeys: { file: `${API_KEYS_DIR}/keys` } }, configSource)
+    t.same(podSpec(docs).volumes.find((v: Container) => v.name === 'api-keys'), { name: 'api-keys', secret: { secretName: 'deid-api-keys', items: [{ key: 'hashes', path: 'keys' }] } })
+    const mount = container(docs, 'sidecar').volumeMounts.find((m: Container) => m.name === 'api-keys')
+    t.same(mount, { name: 'api-keys', mountPath: API_KEYS_DIR, readOnly: true }, 'a directory, never subPath')
+  }
+  const off = await renderWith()
+  t.equal(config(off).auth, undefined, 'off by default')
+  t.notOk(podSpec(off).volumes.some((v: Container) => v.name === 'api-keys'))
+  const jwtOnly = await renderWith({ set: { 'auth.jwt.issuer': 'https://login.example.com/', 'auth.jwt.audiences[0]': 'deid-api' } })
+  t.notOk(podSpec(jwtOnly).volumes.some((v: Container) => v.name === 'api-keys'), 'no Secret without apiKeys')
+  t.same(config(jwtOnly).auth, { jwt: { issuer: 'https://login.example.com/', audiences: ['deid-api'] } })
+})
+
+t.test('NOTES.txt shows how to call with a token or a key, and says when authentication is off', async (t) => {
+  const notes = async (args: string[]): Promise<string> => {
+    const result = await helm(HELM, ['install', 'deid', CHART, '--dry-run=client', '--namespace', 'ai', '--set', 'cors.allowedOrigins[0]=https://app.example.com', ...args])
+    t.equal(result.code, 0, result.stderr)
+    return result.stdout.slice(result.stdout.indexOf('NOTES:'))
+  }
+  const jwt = ['--set', 'auth.jwt.issuer=https://login.example.com/', '--set', 'auth.jwt.audiences[0]=deid-api']
+  const both = await notes([...jwt, '--set', 'auth.apiKeys.existingSecret=deid-api-keys'])
+  t.match(both, /Authentication is on: every request \(preflights excepted\) needs a bearer token from https:\/\/login\.example\.com\/ for audience deid-api, or an API key\./)
+  t.match(both, /-H "Authorization: Bearer \$ACCESS_TOKEN"/)
+  t.match(both, /WARNING: cors\.allowedHeaders does not list authorization/)
+  t.match(both, /kubectl -n ai create secret generic deid-api-keys --from-file=keys=keys/)
+  const listed = await notes([...jwt, '--set', 'cors.allowedHeaders[0]=authorization'])
+  t.notMatch(listed, /WARNING: cors\.allowedHeaders/)
+  t.notMatch(listed, /x-api-key/)
+  t.match(await notes(['--set', 'auth.apiKeys.existingSecret=k']), /needs an API key\./)
+  t.match(await notes([]), /Authentication is off: anyone who can reach the Service can use the GPU/)
 })

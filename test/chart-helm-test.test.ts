@@ -44,6 +44,16 @@ t.test('passes against an install whose policy allows the origin', async (t) => 
   }
 })
 
+t.test('with authentication on, it checks that a request without credentials gets the 401 a page can read', async (t) => {
+  const docs = await render(HELMS[1], { set: { 'cors.allowedOrigins[0]': 'https://app.example.com', 'auth.jwt.issuer': 'https://login.example.com/', 'auth.jwt.audiences[0]': 'deid-api' } })
+  const sidecar = await sidecarFor(docs, t)
+  const result = await runTestPod(docs, sidecar.url)
+  t.equal(result.code, 0, 'helm test passes', { output: result.output })
+  t.match(result.output, /ok {3}GET \/ from https:\/\/app\.example\.com without credentials is refused with 401 and WWW-Authenticate/)
+  t.match(result.output, /ok {3}the answer carries Access-Control-Allow-Origin/)
+  t.equal(sidecar.received(), 0, 'nothing reached the API')
+})
+
 t.test('fails when the deployed policy does not allow the origin it checks', async (t) => {
   const docs = await render(HELMS[1], { set: { 'cors.allowedOrigins[0]': 'https://app.example.com', 'tests.origin': 'https://other.example.com' } })
   const sidecar = await sidecarFor(docs, t)

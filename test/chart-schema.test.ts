@@ -38,8 +38,8 @@ t.test('files/sidecar-blocks.json, from which the templates build the ConfigMap 
   t.same(blocks.blocks, Object.keys(ConfigSchema.properties), 'every block of the sidecar schema')
   t.same(blocks.restartOnly, [...RESTART_ONLY], 'the blocks the sidecar reads only at start')
   t.ok(blocks.restartOnly.every((b) => blocks.blocks.includes(b)))
-  // The ConfigMap the chart renders holds every block (routes and shadow once they are set).
-  const docs = await renderChart(HELMS[0], { set: { 'routes[0].path': '/process/text', 'routes[0].methods[0]': 'POST', 'shadow.allowedOrigins[0]': 'https://b.example.com' } })
+  // The ConfigMap the chart renders holds every block (routes, shadow and auth once they are set).
+  const docs = await renderChart(HELMS[0], { set: { 'routes[0].path': '/process/text', 'routes[0].methods[0]': 'POST', 'shadow.allowedOrigins[0]': 'https://b.example.com', 'auth.jwt.issuer': 'https://login.example.com/', 'auth.jwt.audiences[0]': 'deid-api' } })
   const rendered = parse(get(docs, 'ConfigMap', '-config').data['config.yaml']) as Record<string, unknown>
   t.same(Object.keys(rendered).sort(), [...blocks.blocks].sort(), 'the rendered configuration has every block')
 })

@@ -286,7 +286,7 @@ t.test('an unknown field a few typing slips from a known one gets the nearest na
 t.test('an unknown field with no near miss lists the known fields without a hint', async (t) => {
   const [e] = problems('upstream: { retries: 3 }')
   t.match(e, /^upstream\.retries: unknown field; known fields: url, healthPath, healthInterval, healthTimeout, connectTimeout, headersTimeout, requestTimeout, keepAliveTimeout, maxConcurrent, queue$/)
-  t.match(problems('metrics: { port: 9100 }')[0], /^metrics: unknown field; known fields: server, admin, upstream, routes, cors, shadow, limits, websocket, shutdown, log$/)
+  t.match(problems('metrics: { port: 9100 }')[0], /^metrics: unknown field; known fields: server, admin, upstream, routes, cors, shadow, limits, websocket, auth, shutdown, log$/)
 })
 
 t.test('an empty key at the top level is reported as (top level)', async (t) => {

@@ -106,3 +106,42 @@ t.test('every refusal carries the status and code live traffic gets', async (t) 
   t.match(run({ headers: ['authorization'] }).preflight, { status: 403, code: 'cors_preflight_denied' })
   t.match(run({ headers: ['x-a'] }).preflight, { status: 204, code: undefined })
 })
+
+t.test('with authentication, explain says that a route needs credentials and what a denied request gets', async (t) => {
+  const jwt = snapshot(`
+cors: { allowedOrigins: [https://app.example.com], allowedHeaders: [content-type] }
+routes: [{ path: /process/text, methods: [POST] }]
+auth: { realm: deid, jwt: { issuer: "https://login.example.com/", audiences: [deid-api], requiredClaims: { scope: "deid:process" } } }
+`)
+  const e = run({ path: '/process/text' }, jwt)
+  t.same(e.auth, { methods: ['jwt'], denied: { status: 401, code: 'unauthorized', wwwAuthenticate: 'Bearer realm="deid", error="invalid_token"' }, requiredClaims: { scope: 'deid:process' } })
+  const text = formatExplanation(e)
+  t.match(text, /Credentials: required before forwarding: a JWT access token \(Authorization: Bearer …\)\./)
+  t.match(text, /without valid ones: 401 unauthorized, with the CORS headers above/)
+  t.match(text, /a valid token without scope holding "deid:process": 403 forbidden/)
+  t.match(text, /503 auth_unavailable with Retry-After/)
+  t.match(e.hints, [/add --header authorization/])
+  t.match(run({ path: '/process/text', headers: ['Authorization'] }, jwt).hints, [/add "authorization" to cors\.allowedHeaders/])
+  t.equal(run({ path: '/nowhere' }, jwt).auth, undefined, 'a request the gate refuses never gets that far')
+  t.same(run({ path: '/process/text', origin: undefined }, jwt).hints, [], 'no page, no preflight hint')
+
+  const keys = snapshot(`
+cors: { allowedOrigins: [https://app.example.com], allowedHeaders: [content-type, authorization] }
+auth: { jwt: { issuer: "https://login.example.com/", audiences: [deid-api] } }
+`)
+  t.same(run({ path: '/process/text', headers: ['authorization'] }, keys).hints, [], 'authorization allowed: nothing to add')
+})
+
+t.test('API keys only', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const file = join(mkdtempSync(join(tmpdir(), 'pai-explain-')), 'keys')
+  writeFileSync(file, `${'c'.repeat(64)}\n`)
+  const e = run({ path: '/process/text' }, snapshot(`cors: { allowedOrigins: [https://app.example.com] }\nauth: { apiKeys: { file: ${file} } }`))
+  t.same(e.auth?.methods, ['api_key'])
+  t.same(e.hints, [])
+  const text = formatExplanation(e)
+  t.match(text, /an API key \(x-api-key, or Authorization: Bearer …\)/)
+  t.notMatch(text, /auth_unavailable|forbidden/)
+})

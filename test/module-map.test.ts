@@ -41,10 +41,10 @@ t.test('cors/ imports nothing outside itself but tldts: no fastify, no node:http
   t.same(bad(cors.filter((i) => i.specifier !== 'tldts' && !(relativeImport(i) && target(i).startsWith('cors/')))), [])
 })
 
-t.test('config/ and kube/ import no fastify and none of the HTTP layer or the CLI', async (t) => {
+t.test('config/, kube/ and auth/ import no fastify and none of the HTTP layer or the CLI', async (t) => {
   const forbidden = (i: Import): boolean => /^(fastify|@fastify\/)/.test(i.specifier) ||
     (relativeImport(i) && (['app.ts', 'server.ts', 'websocket.ts', 'admin.ts'].includes(target(i)) || target(i).startsWith('cli/') || target(i).startsWith('http/')))
-  for (const dir of ['config/', 'kube/']) {
+  for (const dir of ['config/', 'kube/', 'auth/']) {
     const imports = files.filter((f) => f.startsWith(dir)).flatMap(statics)
     t.ok(imports.length > 0, dir)
     t.same(bad(imports.filter(forbidden)), [], dir)

@@ -37,3 +37,35 @@ limits: { maxBodyBytes: 100 }
   for (const secret of PII) t.notOk(all.includes(secret), `"${secret}" is in no log line`)
   t.notOk(all.includes('jane.doe%40example.com') || all.includes('email='), 'no query string in any form')
 })
+
+t.test('with authentication, no token, key, claim or identity reaches a log line: the outcome and a reference at most', async (t) => {
+  const { createHash } = await import('node:crypto')
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const { startIdp, AUDIENCE } = await import('./fixtures/idp.ts')
+  const idp = await startIdp()
+  t.teardown(idp.close)
+  const file = join(mkdtempSync(join(tmpdir(), 'pai-pii-keys-')), 'keys')
+  writeFileSync(file, `${createHash('sha256').update('key-jane-doe').digest('hex')} jane-doe-label\n`)
+  const up = await startUpstream()
+  t.teardown(up.close)
+  const sc = await startSidecar(`
+cors: { allowedOrigins: [https://app.example.com], allowedHeaders: [authorization] }
+routes: [{ path: /process/text, methods: [POST] }]
+auth: { apiKeys: { file: ${file} }, jwt: { issuer: "${idp.issuer}", audiences: [${AUDIENCE}], jwksUrl: "${idp.jwksUrl}", requiredClaims: { tenant: acme } } }
+`, up.url, 'trace')
+  t.teardown(sc.close)
+  const claims = { sub: 'jane.doe@example.com', name: 'Jane Doe', tenant: 'acme' }
+  const good = await idp.sign(claims)
+  const tokens = [good, await idp.sign({ ...claims, exp: 1 }), await idp.sign({ ...claims, tenant: 'Jane Doe corp' }), `${good.slice(0, -4)}AAAA`]
+  const origin = 'https://app.example.com'
+  for (const token of tokens) await (await fetch(`${sc.url}/process/text`, { method: 'POST', headers: { origin, authorization: `Bearer ${token}` }, body: '{}' })).arrayBuffer()
+  for (const key of ['key-jane-doe', 'key-jane-doe-wrong']) await (await fetch(`${sc.url}/process/text`, { method: 'POST', headers: { origin, 'x-api-key': key }, body: '{}' })).arrayBuffer()
+  const all = sc.logs.map((l) => JSON.stringify(l)).join('\n')
+  t.ok(sc.logs.filter((l) => l.auth !== undefined).length >= 6, 'every request logs its outcome')
+  for (const secret of [...PII, 'jane-doe-label', 'acme', ...tokens.map((tok) => tok.split('.')[1] as string), ...tokens.map((tok) => tok.slice(-16))]) {
+    t.notOk(all.includes(secret), `"${secret.slice(0, 24)}" is in no log line`)
+  }
+  t.ok(sc.logs.some((l) => typeof l.authRef === 'string'), 'an identity reference is')
+})

@@ -27,7 +27,39 @@ export interface Explanation {
   actual: { decision: CorsDecision; status: number | undefined; code: ErrorCode | undefined } | undefined
   route: string | undefined
   verdict: 'allowed' | 'denied' | 'not_cors'
+  /** What a request that passes the gate must still present (absent: authentication is off). */
+  auth: AuthExplanation | undefined
   hints: string[]
+}
+
+export interface AuthExplanation {
+  methods: ('jwt' | 'api_key')[]
+  /** The answer without valid credentials, with the CORS headers of the actual request. */
+  denied: { status: number; code: ErrorCode; wwwAuthenticate: string }
+  requiredClaims: Record<string, string>
+}
+
+/** Authentication runs after the gate passes (docs/ARCHITECTURE.md, "The request path"). */
+function authOf (snap: Snapshot): AuthExplanation | undefined {
+  const auth = snap.config.auth
+  if (auth === undefined) return undefined
+  const methods: AuthExplanation['methods'] = []
+  if (auth.jwt !== undefined) methods.push('jwt')
+  if (auth.apiKeys !== undefined) methods.push('api_key')
+  return {
+    methods,
+    denied: { status: ERRORS.unauthorized.status, code: 'unauthorized', wwwAuthenticate: `Bearer realm="${auth.realm}", error="invalid_token"` },
+    requiredClaims: { ...auth.jwt?.requiredClaims }
+  }
+}
+
+/** A page can only send a token if the preflight lets Authorization through. */
+function authHints (snap: Snapshot, req: ExplainRequest, auth: AuthExplanation | undefined): string[] {
+  if (auth === undefined || req.origin === undefined || !auth.methods.includes('jwt')) return []
+  const sends = req.headers.some((h) => h.toLowerCase() === 'authorization')
+  if (!sends) return ['this API needs credentials: a page sends its token as Authorization: Bearer …; add --header authorization to check that preflight']
+  const listed = snap.cors.settings.allowedHeaders.some((h) => h.toLowerCase() === 'authorization')
+  return listed ? [] : ['add "authorization" to cors.allowedHeaders ("*" never covers it), or the preflight fails before the token is sent']
 }
 
 function hintsFor (policy: CorsPolicy, req: ExplainRequest, decision: CorsDecision): string[] {
@@ -89,7 +121,9 @@ export function explain (snap: Snapshot, req: ExplainRequest): Explanation {
   }
   const failed = preflight?.decision.outcome === 'denied' ? preflight.decision : actual?.decision.outcome === 'denied' ? actual.decision : undefined
   const verdict = req.origin === undefined ? 'not_cors' : failed === undefined ? 'allowed' : 'denied'
-  return { request: req, preflightNeeded, preflight, actual, route, verdict, hints: failed === undefined ? [] : hintsFor(policy, req, failed) }
+  const auth = actual?.status === undefined ? authOf(snap) : undefined
+  const hints = [...(failed === undefined ? [] : hintsFor(policy, req, failed)), ...authHints(snap, req, auth)]
+  return { request: req, preflightNeeded, preflight, actual, route, verdict, auth, hints }
 }
 
 function headerLines (status: number | string, d: CorsDecision, extra: Record<string, string> = {}): string[] {
@@ -103,6 +137,17 @@ function decisionLines (d: CorsDecision): string[] {
   if (d.matched !== undefined) lines.push(`  origin: allowed by allowedOrigins entry "${d.matched}"`)
   for (const f of d.failures) lines.push(`  ✗ ${f.reason}: ${f.detail}`)
   return lines
+}
+
+function authLines (a: AuthExplanation): string[] {
+  const how = a.methods.map((m) => m === 'jwt' ? 'a JWT access token (Authorization: Bearer …)' : 'an API key (x-api-key, or Authorization: Bearer …)').join(' or ')
+  const claims = Object.entries(a.requiredClaims).map(([claim, value]) => `${claim} holding "${value}"`)
+  return [
+    `Credentials: required before forwarding: ${how}.`,
+    `  without valid ones: ${a.denied.status} ${a.denied.code}, with the CORS headers above (the page can read it) and WWW-Authenticate: ${a.denied.wwwAuthenticate}`,
+    ...(claims.length === 0 ? [] : [`  a valid token without ${claims.join(' and ')}: ${ERRORS.forbidden.status} forbidden (insufficient_scope)`]),
+    ...(a.methods.includes('jwt') ? [`  the identity provider unreachable and no usable cached key: ${ERRORS.auth_unavailable.status} auth_unavailable with Retry-After`] : [])
+  ]
 }
 
 export function formatExplanation (e: Explanation): string {
@@ -130,6 +175,7 @@ export function formatExplanation (e: Explanation): string {
     }
     out.push(...decisionLines(a.decision), '  response headers added by the sidecar:', ...headerLines(a.status ?? '<upstream status>', a.decision))
   }
+  if (e.auth !== undefined) out.push('', ...authLines(e.auth))
   out.push('', `Verdict: ${e.verdict === 'allowed' ? 'ALLOWED: the page can read the response' : e.verdict === 'denied' ? 'DENIED: the browser reports a CORS error' : 'not a CORS request'}`)
   for (const h of e.hints) out.push(`Hint: ${h}`)
   return out.join('\n') + '\n'

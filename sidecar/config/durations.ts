@@ -25,6 +25,18 @@ const DURATIONS: [DurationName, string, number][] = [
   ['shutdownTimeout', 'shutdown.timeout', 0]
 ]
 
+/**
+ * The durations of `auth.jwt` (absent unless authentication is configured, so not in `Snapshot.ms`):
+ * path, floor and ceiling. A cool-down under 1 s would let a flood of unknown `kid`s fetch the JWKS
+ * that often; a clock tolerance over 5 min would accept tokens long expired.
+ */
+const AUTH_DURATIONS: [string, number, number][] = [
+  ['auth.jwt.clockTolerance', 0, 300_000],
+  ['auth.jwt.jwksCooldown', 1000, 3_600_000],
+  ['auth.jwt.jwksCacheMaxAge', 1000, 86_400_000],
+  ['auth.jwt.jwksTimeout', 100, 60_000]
+]
+
 const FORM = /^([0-9]+)(ms|s|m|h)$/
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
@@ -48,12 +60,13 @@ function at (doc: unknown, path: string): unknown {
  * problems are reported together with every other; a value of the wrong form is the schema's to name.
  */
 export function durationProblems (doc: unknown): string[] {
-  return DURATIONS.flatMap(([, path, min]) => {
+  const bounds: [string, number, number][] = [...DURATIONS.map(([, path, min]): [string, number, number] => [path, min, MAX_TIMER_MS]), ...AUTH_DURATIONS]
+  return bounds.flatMap(([path, min, max]) => {
     const value = at(doc, path)
     if (typeof value !== 'string' || !FORM.test(value)) return []
     const ms = parseDuration(value)
     if (ms < min) return [`${path}: "${value}" is too short; at least ${min}ms`]
-    if (ms > MAX_TIMER_MS) return [`${path}: "${value}" is too long; at most 596h`]
+    if (ms > max) return [`${path}: "${value}" is too long; at most ${max === MAX_TIMER_MS ? '596h' : `${max}ms`}`]
     return []
   })
 }

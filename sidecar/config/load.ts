@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml'
 import { compilePolicy, type CorsPolicy } from '../cors/policy.ts'
 import { compileRoutes, type RouteTable } from '../routes.ts'
 import { durationProblems, durations, type DurationName } from './durations.ts'
+import { authProblems } from './auth-rules.ts'
 import { securityProblems } from './rules.ts'
 import { ConfigSchema, type Config } from './schema.ts'
 
@@ -22,6 +23,8 @@ export interface Snapshot {
   /** First 12 hex digits of the SHA-256 of the validated configuration, to tell versions apart. */
   readonly hash: string
   readonly source: string
+  /** The auth block as JSON ('null' when off): a reload that leaves it as it is keeps its JWKS cache (auth/provider.ts). */
+  readonly authKey: string
 }
 
 export type LoadResult = { ok: true; snapshot: Snapshot } | { ok: false; errors: string[] }
@@ -147,7 +150,7 @@ export function validate (text: string, source: string, overrides: Overrides = {
   const valid = schemaCheck(doc)
   // The alternatives of a union (anyOf) each fail on their own; the union's one message says it all.
   const schemaErrors = valid ? [] : (schemaCheck.errors as ErrorObject[]).filter((e) => !e.schemaPath.includes('/anyOf/')).map(describe)
-  const errors = [...schemaErrors, ...securityProblems(doc), ...durationProblems(doc)]
+  const errors = [...schemaErrors, ...securityProblems(doc), ...authProblems(doc), ...durationProblems(doc)]
   if (!valid || errors.length > 0) return { ok: false, errors }
   return { ok: true, config: deepFreeze(doc) }
 }
@@ -162,7 +165,8 @@ export function compile (config: Readonly<Config>, source: string): Snapshot {
     routes: compileRoutes(frozen.routes),
     ms: Object.freeze(durations(frozen)),
     hash: createHash('sha256').update(JSON.stringify(frozen)).digest('hex').slice(0, 12),
-    source
+    source,
+    authKey: JSON.stringify(frozen.auth ?? null)
   }
   return Object.freeze(snapshot)
 }

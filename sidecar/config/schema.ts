@@ -37,6 +37,31 @@ export const DEFAULT_ROUTES = [
     .flatMap((path) => [{ path, methods: ['POST'] }, { path: `/v3${path}`, methods: ['POST'] }])
 ]
 
+/** Asymmetric JWS algorithms (RFC 7518 §3.1, RFC 8037 §3.1): never `none`, never HS*, whose key a JWKS would publish. */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const
+export type JwtAlgorithm = typeof JWT_ALGORITHMS[number]
+
+// Authentication at the sidecar (README, "Authentication"). Absent: off, every request that passes
+// the gate is forwarded as before. Every field is read per request, so the block reloads live.
+export const AuthBlock = Type.Object({
+  realm: Type.String({ pattern: '^[^"\\\\\\x00-\\x1f\\x7f]+$', default: 'pai-cors-sidecar', description: 'the realm of WWW-Authenticate (RFC 6750 §3): text without quotes, backslashes or control characters' }),
+  forwardCredentials: Type.Boolean({ default: false, description: 'forward Authorization and x-api-key to the upstream (false: removed once verified)' }),
+  jwt: Type.Optional(Type.Object({
+    issuer: Type.String({ pattern: '^https?://', description: 'the issuer URL, exactly as the tokens\' iss claim' }),
+    audiences: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'a token\'s aud must contain one of these' }),
+    jwksUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'the JWKS URL; omitted: jwks_uri from {issuer}/.well-known/openid-configuration' })),
+    algorithms: Type.Array(Type.Unsafe<JwtAlgorithm>({ type: 'string', enum: [...JWT_ALGORITHMS] }), { minItems: 1, default: ['RS256', 'ES256'], description: 'the JWS algorithms accepted (asymmetric only)' }),
+    clockTolerance: duration('30s'),
+    requiredClaims: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), { default: {}, description: 'claim: value a token must carry (a space-separated claim such as scope, or an array, must contain the value)' }),
+    jwksCooldown: duration('30s'),
+    jwksCacheMaxAge: duration('10m'),
+    jwksTimeout: duration('5s')
+  }, Strict)),
+  apiKeys: Type.Optional(Type.Object({
+    file: Type.String({ pattern: '^/', description: 'an absolute path (the file holds one SHA-256 hex digest per line, each with an optional label; reloaded on change)' })
+  }, Strict))
+}, Strict)
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
 
@@ -106,6 +131,7 @@ export const ConfigSchema = Type.Object({
     maxConnections: Type.Integer({ minimum: 1, default: 100, description: 'open WebSockets at most → 503 websocket_limit' }),
     countsAsInFlight: Type.Boolean({ default: true, description: 'an open WebSocket holds one upstream.maxConcurrent slot' })
   }, { ...Strict, default: {} }),
+  auth: Type.Optional(AuthBlock),
   shutdown: Type.Object({
     delay: duration('5s'),
     timeout: duration('30s')

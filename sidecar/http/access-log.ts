@@ -37,7 +37,12 @@ export function accessLog (m: Metrics): (request: FastifyRequest, reply: Fastify
       upstreamMs: f?.ms === undefined ? undefined : round(f.ms),
       bytesIn: f?.bytesIn(),
       bytesOut: f?.bytesOut(),
-      error: request.errorCode
+      error: request.errorCode,
+      // The outcome and a non-reversible reference to the caller at most (README, "Authentication").
+      auth: request.auth?.result,
+      authMethod: request.auth?.method,
+      authReason: request.auth?.reason,
+      authRef: request.auth?.ref
     }
     // Allowed preflights are the bulk of CORS traffic and say little: debug, so they do not
     // dominate logging cost at load. A denied one is the interesting case and stays at info.

@@ -4,6 +4,7 @@ import type { Snapshot } from '../config/load.ts'
 import type { CorsDecision } from '../cors/decide.ts'
 import type { ErrorCode } from '../errors.ts'
 import type { WebSocketProxy } from '../websocket.ts'
+import type { AuthNote } from './authenticate.ts'
 import type { ByteCounter } from './body.ts'
 import type { Forwarded } from './relay.ts'
 
@@ -25,8 +26,14 @@ declare module 'fastify' {
     bodyCounter: ByteCounter | undefined
     /** The report-only policy's decision, when it differs from the active one. */
     shadow: CorsDecision | undefined
+    /** The authentication outcome, when auth is configured (http/authenticate.ts). */
+    auth: AuthNote | undefined
+    /** The authenticated caller (`jwt:<sub>`, `key:<label>`): the rate-limit key in place of the IP. */
+    identity: string | undefined
+    /** Authorization and x-api-key are not forwarded (auth.forwardCredentials: false). */
+    dropCredentials: boolean | undefined
   }
 }
 
 /** The request fields above, declared once so that every request has the same shape. */
-export const REQUEST_FIELDS = ['snap', 'cors', 'route', 'errorCode', 'forwarded', 'bodyCounter', 'shadow'] as const
+export const REQUEST_FIELDS = ['snap', 'cors', 'route', 'errorCode', 'forwarded', 'bodyCounter', 'shadow', 'auth', 'identity', 'dropCredentials'] as const

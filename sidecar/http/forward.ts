@@ -44,10 +44,11 @@ export function forwardRoute (deps: ForwardDeps): (request: FastifyRequest, repl
   const limiter = new RateLimiter()
   return async (request, reply) => {
     // The optional per-client limit, after the gate so that what it refuses is real traffic; keyed
-    // by request.ip, which honours X-Forwarded-For only with trustProxy.
+    // by the authenticated caller when there is one, else by request.ip, which honours
+    // X-Forwarded-For only with trustProxy.
     const limit = request.snap.config.limits.rateLimit
     if (limit.enabled) {
-      const retryAfter = limiter.take(request.ip, limit.max, request.snap.ms.rateLimitWindow)
+      const retryAfter = limiter.take(request.identity ?? request.ip, limit.max, request.snap.ms.rateLimitWindow)
       if (retryAfter !== undefined) {
         reply.header('retry-after', String(retryAfter))
         return sendError(reply, 'rate_limited')

@@ -2,10 +2,12 @@
 // verdict comes back as headers on the reply, a preflight answer or a refusal, plus the CORS and
 // shadow metrics. A request that passes goes on to the route handler (forward.ts).
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { AuthProvider } from '../auth/provider.ts'
 import type { ConfigStore } from '../config/store.ts'
 import { selfOrigin } from '../forwarding.ts'
 import { countDenial, type Metrics } from '../metrics.ts'
 import { sendError } from './answer.ts'
+import { authenticateStep } from './authenticate.ts'
 import { gate } from './gate.ts'
 
 export interface GateHookDeps {
@@ -13,6 +15,7 @@ export interface GateHookDeps {
   metrics: Metrics
   trustProxy: boolean
   draining: () => boolean
+  auth: AuthProvider
 }
 
 export function gateHook (deps: GateHookDeps): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
@@ -60,6 +63,8 @@ export function gateHook (deps: GateHookDeps): (request: FastifyRequest, reply: 
     // Content-Length: 0 for older Safari; any 2xx is a success per Fetch.
     if (verdict.kind === 'preflight') return reply.code(204).header('content-length', '0').send()
     if (verdict.kind === 'refuse') return sendError(reply, verdict.code, verdict.message)
-    return undefined
+    // Preflights are never authenticated (Fetch, "CORS-preflight request": sent without credentials).
+    const auth = deps.auth.for(snap)
+    return auth === undefined ? undefined : await authenticateStep(auth, m, request, reply)
   }
 }

@@ -16,7 +16,10 @@ function connectionListed (values: string[]): Set<string> {
   return listed
 }
 
-export function upstreamRequestHeaders (req: IncomingMessage, trustProxy: boolean, upstreamHost: string, id: string): string[] {
+/** The credentials authentication consumed: not forwarded unless auth.forwardCredentials. */
+const CREDENTIALS = new Set(['authorization', 'x-api-key'])
+
+export function upstreamRequestHeaders (req: IncomingMessage, trustProxy: boolean, upstreamHost: string, id: string, dropCredentials = false): string[] {
   const raw = req.rawHeaders
   const connection = req.headers.connection
   const listed = connection === undefined ? undefined : connectionListed([connection])
@@ -24,7 +27,7 @@ export function upstreamRequestHeaders (req: IncomingMessage, trustProxy: boolea
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || listed?.has(lower) === true) continue
+    if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || listed?.has(lower) === true || (dropCredentials && CREDENTIALS.has(lower))) continue
     out.push(name, raw[i + 1] as string)
   }
   out.push('host', upstreamHost)

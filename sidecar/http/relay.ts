@@ -132,7 +132,7 @@ export function relay (deps: RelayDeps, x: Exchange): Forwarded {
   deps.pool.dispatch({
     path: raw.url as string,
     method: raw.method as Dispatcher.HttpMethod,
-    headers: upstreamRequestHeaders(raw, deps.trustProxy, deps.upstreamHost, request.id),
+    headers: upstreamRequestHeaders(raw, deps.trustProxy, deps.upstreamHost, request.id, request.dropCredentials === true),
     body: x.body
   } as Dispatcher.DispatchOptions, handler)
   return f

@@ -126,7 +126,9 @@ The sidecar's configuration blocks and the ones it applies only at start, genera
 {{/*
 The sidecar's configuration file: the values blocks that carry the sidecar's own field names. The
 chart owns the listen hosts and the upstream URL (the container is always on localhost in the pod).
-Empty `routes` and `shadow` fall back to the sidecar's defaults rather than meaning "none".
+Empty `routes` and `shadow` fall back to the sidecar's defaults rather than meaning "none"; an empty
+`auth` is left out (authentication off). auth.apiKeys names a Secret: the sidecar is given the path
+where the deployment mounts it (API_KEYS_DIR in charts/schema.ts).
 */}}
 {{- define "pai.config" -}}
 {{- $config := dict -}}
@@ -136,8 +138,11 @@ Empty `routes` and `shadow` fall back to the sidecar's defaults rather than mean
 {{- $_ := set $config "server" (merge (dict "host" "0.0.0.0") (deepCopy .Values.server)) -}}
 {{- $_ := set $config "admin" (merge (dict "host" "0.0.0.0") (deepCopy .Values.admin)) -}}
 {{- $_ := set $config "upstream" (merge (dict "url" (printf "http://127.0.0.1:%d" (int .Values.privateai.port))) (deepCopy .Values.upstream)) -}}
-{{- range list "routes" "shadow" -}}
+{{- range list "routes" "shadow" "auth" -}}
 {{- if empty (index $config .) }}{{ $_ := unset $config . }}{{ end -}}
+{{- end -}}
+{{- with .Values.auth.apiKeys }}
+{{- $_ := set $config "auth" (merge (dict "apiKeys" (dict "file" "/etc/pai-cors-sidecar-api-keys/keys")) (omit (deepCopy $.Values.auth) "apiKeys")) -}}
 {{- end -}}
 {{- toYaml $config -}}
 {{- end -}}

@@ -89,4 +89,11 @@ with restartPolicy Always. Arguments: dict "root" $ "native" bool.
       mountPath: /etc/pai-cors-sidecar
       readOnly: true
     {{- end }}
+    {{- if $.Values.auth.apiKeys }}
+    # A directory, never subPath: the kubelet's atomic swap of a rotated Secret then reaches the
+    # sidecar, which watches the directory (README, "Authentication").
+    - name: api-keys
+      mountPath: /etc/pai-cors-sidecar-api-keys
+      readOnly: true
+    {{- end }}
 {{- end -}}

@@ -1,6 +1,6 @@
 // pino options. Personal data passes through this proxy on its way to be redacted, so no log line
 // may carry a body, a query string, or a credential header (docs/ARCHITECTURE.md, "The request
-// path", step 14). Fastify's own request logging is off; app.ts writes one line per request from
+// path", step 9). Fastify's own request logging is off; app.ts writes one line per request from
 // fields it chooses, and these serializers keep anything else that logs a request or an error from
 // leaking the same things.
 import pino, { type Logger, type LoggerOptions } from 'pino'

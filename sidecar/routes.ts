@@ -1,5 +1,5 @@
 // The route allowlist: only configured path + method pairs reach the upstream (docs/ARCHITECTURE.md,
-// "The request path", step 7).
+// "The request path", step 4.5).
 // Upstream /metrics, /diagnostics, /healthz and /process/files/uri are simply absent from the defaults.
 import { pathOnly } from './target.ts'
 

@@ -1,5 +1,5 @@
 // Personal data passes through this proxy on its way to be redacted: none of it may reach a log line,
-// at any level, whatever happens to the request (docs/ARCHITECTURE.md, "The request path", step 14).
+// at any level, whatever happens to the request (docs/ARCHITECTURE.md, "The request path", step 9).
 import t from 'tap'
 import { request } from 'node:http'
 import { startUpstream } from './fixtures/upstream.ts'

@@ -1,4 +1,4 @@
-// The route allowlist (docs/ARCHITECTURE.md, "The request path", step 7): only configured path + method
+// The route allowlist (docs/ARCHITECTURE.md, "The request path", step 4.5): only configured path + method
 // pairs are forwarded; a path ending in "/" is a prefix; methods are exact; anything else is 404/405
 // from the sidecar; a path the upstream could resolve differently is refused rather than normalised.
 import t from 'tap'

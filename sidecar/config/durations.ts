@@ -73,5 +73,9 @@ export function durationProblems (doc: unknown): string[] {
 
 /** Every duration in milliseconds. Only upstream.headersTimeout is optional; it defaults to upstream.requestTimeout. */
 export function durations (config: Config): Record<DurationName, number> {
-  return Object.fromEntries(DURATIONS.map(([name, path]) => [name, parseDuration((at(config, path) as string | undefined) ?? config.upstream.requestTimeout)])) as Record<DurationName, number>
+  return Object.fromEntries(DURATIONS.map(([name, path]) => {
+    // Any other duration missing is a bug in the schema's defaults: parseDuration throws on it.
+    const value = name === 'upstreamHeadersTimeout' ? config.upstream.headersTimeout ?? config.upstream.requestTimeout : at(config, path) as string
+    return [name, parseDuration(value)]
+  })) as Record<DurationName, number>
 }

@@ -1,6 +1,6 @@
 // The gate: every check a request meets before it may queue for the upstream, in the order it meets
 // them, as one pure function of the configuration snapshot and the request's facts. The HTTP path
-// (http/hooks.ts), the WebSocket upgrade (websocket.ts) and `explain` all call it, so none of them can
+// (http/gate-hook.ts), the WebSocket upgrade (websocket.ts) and `explain` all call it, so none of them can
 // disagree with another on any check. No fastify, undici or ws here; the caller turns the verdict
 // into an answer, metrics and a log line. docs/ARCHITECTURE.md, "The request path".
 import type { Snapshot } from '../config/load.ts'

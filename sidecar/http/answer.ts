@@ -2,9 +2,8 @@
 // put on the reply (the CORS headers included, so a page can read it).
 import type { FastifyReply } from 'fastify'
 import { ERRORS, errorBody, type ErrorCode } from '../errors.ts'
-import type { Http2ServerResponse } from 'node:http2'
 import { lingeringClose } from './body.ts'
-import { endStreamEarly, isH2 } from './h2.ts'
+import { isH2 } from './h2.ts'
 
 /** Retry-After for the 503s of a full or slow queue: short, since a slot frees as soon as one request ends. */
 export const RETRY_AFTER_SECONDS = '1'
@@ -12,11 +11,8 @@ export const RETRY_AFTER_SECONDS = '1'
 export function sendError (reply: FastifyReply, code: ErrorCode, message?: string): FastifyReply {
   reply.request.errorCode = code
   // An answer that leaves part of the body unread closes the connection without resetting it.
-  // On HTTP/2 only this stream ends, and the connection's other streams go on (http/h2.ts).
+  // (On HTTP/2 only the stream ends, and the connection's other streams go on: http/h2.ts.)
   const raw = reply.request.raw
-  if (reply.getHeader('connection') === 'close' && !raw.complete) {
-    if (isH2(raw)) endStreamEarly(reply.raw as unknown as Http2ServerResponse)
-    else lingeringClose(raw.socket)
-  }
+  if (reply.getHeader('connection') === 'close' && !raw.complete && !isH2(raw)) lingeringClose(raw.socket)
   return reply.code(ERRORS[code].status).type('application/json; charset=utf-8').send(errorBody(code, reply.request.id, message))
 }

@@ -1,7 +1,7 @@
 // What HTTP/2 changes on the request path (docs/ARCHITECTURE.md, "HTTP/2"): one response class that
 // never sends a connection-specific header, the early end of one stream in place of closing a
 // connection, and the header count without pseudo-headers.
-import { constants, Http2ServerResponse, type Http2ServerRequest } from 'node:http2'
+import { constants, Http2ServerResponse, type Http2ServerRequest, type Http2Session, type ServerHttp2Stream } from 'node:http2'
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 
 /**
@@ -25,8 +25,20 @@ export function withoutConnectionHeaders (headers: OutgoingHttpHeaders | readonl
   return Object.fromEntries(Object.entries(headers).filter(([name]) => allowed(name)))
 }
 
-/** The public server's HTTP/2 response (createSecureServer's `Http2ServerResponse` option). */
+/**
+ * The public server's HTTP/2 response (createSecureServer's `Http2ServerResponse` option). Besides
+ * the headers, it ends each exchange the way RFC 9113 §8.1 allows: a complete answer sent before
+ * the client finished its body (a 413, a 408, an upstream that answered early) is followed by
+ * RST_STREAM(NO_ERROR), so the client stops sending, and only this stream ends: the connection and
+ * its other streams go on. (HTTP/1.1 closes the connection instead, with a lingering close: body.ts.)
+ */
 export class H2Response extends Http2ServerResponse {
+  constructor (stream: ServerHttp2Stream) {
+    super(stream)
+    // The stream's own 'finish' (its writable side ended); the response's comes only with the close.
+    stream.once('finish', () => { if (!stream.closed && !stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR) })
+  }
+
   override setHeader (name: string, value: number | string | readonly string[]): this {
     if (allowed(name)) super.setHeader(name, value)
     return this
@@ -50,13 +62,13 @@ export function isH2 (req: IncomingMessage | Http2ServerRequest): req is Http2Se
 }
 
 /**
- * An answer sent before the request's body was read (413, 408): RFC 9113 §8.1 lets the server ask
- * the client to stop sending "without error" with RST_STREAM(NO_ERROR) once the response is
- * complete. Only this stream ends; the connection and its other streams go on.
+ * An HTTP/2 request's body ends with its stream (END_STREAM), with or without Content-Length: the
+ * framing HTTP/1.1 calls chunked (RFC 9113 §8.1). fastify reads a body only when one of the two
+ * headers says there is one, so a streamed HTTP/2 body without Content-Length is marked as such;
+ * the mark is never forwarded (the upstream request takes the received lines, less hop-by-hop ones).
  */
-export function endStreamEarly (res: Http2ServerResponse): void {
-  const stream = res.stream
-  res.once('finish', () => { if (!stream.closed) stream.close(constants.NGHTTP2_NO_ERROR) })
+export function markStreamedBody (req: Http2ServerRequest): void {
+  if (req.headers['content-length'] === undefined && !req.stream.endAfterHeaders) req.headers['transfer-encoding'] = 'chunked'
 }
 
 /** Header lines as the client sent them, HTTP/2 pseudo-headers (`:method` …) not counted. */
@@ -66,4 +78,27 @@ export function headerLines (req: IncomingMessage | Http2ServerRequest): number 
   let n = 0
   for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).charCodeAt(0) !== 58) n++
   return n
+}
+
+/** Streams a client may cancel before their answer (and beyond its answered ones) on one connection. */
+export const MAX_EARLY_RESETS = 100
+
+/**
+ * The rapid-reset pattern (CVE-2023-44487): a client opens streams and cancels each at once, so the
+ * server starts work that nobody waits for, without ever exceeding maxConcurrentStreams. A browser
+ * cancels a few streams (a page navigating away); a connection whose client has cancelled more than
+ * MAX_EARLY_RESETS before their answer, and more than it let finish, is closed with GOAWAY
+ * ENHANCE_YOUR_CALM (RFC 9113 §7). Each cancelled stream has already aborted its own upstream
+ * exchange (http/relay.ts), so what is bounded here is the work of starting them.
+ */
+export function limitRapidResets (session: Http2Session): void {
+  let cancelled = 0
+  let answered = 0
+  session.on('stream', (stream: ServerHttp2Stream) => {
+    stream.once('close', () => {
+      if (stream.rstCode !== constants.NGHTTP2_CANCEL) { answered++; return }
+      cancelled++
+      if (cancelled > MAX_EARLY_RESETS && cancelled > answered && !session.closed) session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    })
+  })
 }

@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerOptions, ty
 import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2'
 import type { Snapshot } from '../config/load.ts'
 import type { TlsPair } from '../tls.ts'
-import { H2Response } from './h2.ts'
+import { H2Response, isH2, limitRapidResets, markStreamedBody } from './h2.ts'
 
 /** Streams one HTTP/2 connection may have open at once (RFC 9113 §5.1.2); nginx and Go allow 128 and 250. */
 export const MAX_CONCURRENT_STREAMS = 100
@@ -31,10 +31,14 @@ export function http1Options (snap: Snapshot): ServerOptions {
   }
 }
 
-/** An idle HTTP/2 connection is closed gracefully (GOAWAY) after server.keepAliveTimeout, as HTTP/1.1's is. */
-function idleSessions (server: Http2SecureServer, ms: number): void {
+/**
+ * Each HTTP/2 connection: closed gracefully (GOAWAY) once idle for server.keepAliveTimeout, as an
+ * HTTP/1.1 one is, and closed when its client shows the rapid-reset pattern (http/h2.ts).
+ */
+function guardSessions (server: Http2SecureServer, idleMs: number): void {
   server.on('session', (session: Http2Session) => {
-    session.setTimeout(ms, () => { session.close() })
+    session.setTimeout(idleMs, () => { session.close() })
+    limitRapidResets(session)
   })
 }
 
@@ -60,9 +64,12 @@ export function createPublicServer (snap: Snapshot, tls: TlsPair | undefined, li
     maxSessionRejectedStreams: 100,
     // A client that neither speaks TLS-ALPN h2 nor HTTP/1.1 is cut after this long.
     unknownProtocolTimeout: snap.ms.headersTimeout
-  }, listener as unknown as Parameters<typeof createSecureServer>[1])
+  }, ((req: IncomingMessage, res: ServerResponse) => {
+    if (isH2(req)) markStreamedBody(req)
+    listener(req, res)
+  }) as unknown as Parameters<typeof createSecureServer>[1])
   // (Typed as Node's own response class, which H2Response extends without changing its shape.)
   const secure = server as unknown as Http2SecureServer
-  idleSessions(secure, snap.ms.keepAliveTimeout)
+  guardSessions(secure, snap.ms.keepAliveTimeout)
   return secure
 }

@@ -35,9 +35,12 @@ export class ConnectionDrain {
   readonly #graceMs: number
   readonly #sockets = new Set<Tracked>()
   readonly #sessions = new Set<Http2Session>()
+  /** Every connection, HTTP/2 ones included (a closed session may leave its socket half-open). */
+  readonly #all = new Set<Socket>()
   /** Bytes a socket had read when its last answer finished: more since then is a request arriving. */
   readonly #readAtIdle = new WeakMap<Socket, number>()
   #closed = false
+  #killed = false
   #draining = false
 
   constructor (server: Server, graceMs = FRESH_GRACE_MS) {
@@ -46,6 +49,9 @@ export class ConnectionDrain {
     // Over TLS the HTTP/1.1 parser reads the TLS socket; an HTTP/2 one belongs to its session.
     const tls = server instanceof TlsServer
     server.on(tls ? 'secureConnection' : 'connection', (socket: Tracked) => {
+      if (this.#killed) { socket.destroy(); return }
+      this.#all.add(socket)
+      socket.once('close', () => this.#all.delete(socket))
       if (tls && (socket as TLSSocket).alpnProtocol === 'h2') return
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))
@@ -53,12 +59,16 @@ export class ConnectionDrain {
     server.on('session', (session: Http2Session) => {
       this.#sessions.add(session)
       session.once('close', () => this.#sessions.delete(session))
-      // Accepted while draining: its first stream is served, and then the connection ends.
-      if (this.#draining) session.once('stream', () => { session.close() })
+      // Accepted while draining: its first stream is served, and then the connection ends; once the
+      // listener has closed, it is told to go at once (a client may retry a request that a GOAWAY
+      // did not take, RFC 9113 §6.8). After closeAll(), nothing is served.
+      if (this.#killed) session.destroy()
+      else if (this.#closed) session.close()
+      else if (this.#draining) session.once('stream', () => { session.close() })
     })
     // An upgraded socket is no longer HTTP: the WebSocket proxy (websocket.ts) owns it and closes it
     // with 1001 after the delay. (That proxy listens for 'upgrade' too, so this listener answers nothing.)
-    server.on('upgrade', (_req, socket: Tracked) => { this.#sockets.delete(socket) })
+    server.on('upgrade', (_req, socket: Tracked) => { this.#sockets.delete(socket); this.#all.delete(socket) })
     server.closeIdleConnections = () => { this.#closeIdle() }
   }
 
@@ -86,8 +96,9 @@ export class ConnectionDrain {
 
   /** shutdown.timeout or a second signal: every connection, served or not, at once (upgraded ones excepted). */
   closeAll (): void {
-    for (const socket of this.#sockets) socket.destroy()
+    this.#killed = true
     for (const session of this.#sessions) session.destroy()
+    for (const socket of this.#all) socket.destroy()
   }
 
   /** Called by server.close(): closes idle connections, leaves the rest to finish. */

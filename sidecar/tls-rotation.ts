@@ -65,7 +65,7 @@ export function watchPair (opts: WatchPairOptions): PairWatch {
   const dirs = new Set([dirname(opts.files.certFile), dirname(opts.files.keyFile)])
   const watchers: FSWatcher[] = [...dirs].map((dir) => watch(dir, soon))
   // A watch that fails (its directory removed) leaves the poll.
-  for (const w of watchers) w.on('error', () => { w.close() })
+  for (const w of watchers) w.on('error', w.close.bind(w))
   const poll = setInterval(check, opts.pollMs ?? 10_000)
   poll.unref()
   return {

@@ -29,7 +29,8 @@ const EXPECTED_ALERTS = [
   'PaiSidecarQueueSaturated',
   'PaiSidecarUpstreamErrors',
   'PaiSidecarConfigReloadFailed',
-  'PaiSidecarWebSocketOriginDenied'
+  'PaiSidecarWebSocketOriginDenied',
+  'PaiSidecarCertificateExpiringSoon'
 ]
 /** Metrics that come with admission control (a parallel change); the names are fixed. */
 const QUEUE_METRICS = ['pai_sidecar_queue_depth', 'pai_sidecar_queue_capacity', 'pai_sidecar_queue_rejections_total']

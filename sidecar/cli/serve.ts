@@ -22,23 +22,21 @@ export function loadMode (mode: Mode, overrides: Overrides): LoadResult {
 }
 
 /** Serve until shutdown; the exit code. An invalid first text is reported (and recorded) instead. */
+/** A first text, or certificate files, that cannot serve: reported (and recorded), and nothing listens. */
+async function refuse (mode: Mode, errors: string[], io: Io): Promise<number> {
+  await mode.reporter?.refused(errors)
+  await mode.source?.stop()
+  await mode.close()
+  return reportInvalid(errors, io)
+}
+
 export async function serveMode (mode: Mode, overrides: Overrides, version: string, io: Io): Promise<number> {
   const loaded = loadMode(mode, overrides)
-  if (!loaded.ok) {
-    await mode.reporter?.refused(loaded.errors)
-    await mode.source?.stop()
-    await mode.close()
-    return reportInvalid(loaded.errors, io)
-  }
+  if (!loaded.ok) return await refuse(mode, loaded.errors, io)
   // server.tls's files are read before anything listens: unreadable or unusable ones refuse to start.
   const files = loaded.snapshot.config.server.tls
   const pair = files === undefined ? undefined : await readPair(files)
-  if (pair?.ok === false) {
-    await mode.reporter?.refused(pair.errors)
-    await mode.source?.stop()
-    await mode.close()
-    return reportInvalid(pair.errors, io)
-  }
+  if (pair?.ok === false) return await refuse(mode, pair.errors, io)
   const running = await serve(loaded.snapshot, { version, overrides, source: mode.source, reporter: mode.reporter, tls: pair?.pair, tlsReporter: mode.reporter })
   io.started?.(running)
   const code = await running.done

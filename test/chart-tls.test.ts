@@ -41,6 +41,10 @@ t.test('tls.existingSecret: mounted as a directory, server.tls in the ConfigMap,
     t.match(env, { TARGET: 'https://deid-pai-cors-sidecar.ai.svc:443', TLS_CERT: '/etc/pai-cors-sidecar-tls/tls.crt' })
     t.equal(test.volumes[0].secret.secretName, 'api-tls')
   }
+  // An Ingress or a Gateway in front re-encrypts to the https port (its controller needs to be told
+  // so, e.g. ingress-nginx's backend-protocol annotation).
+  const fronted = await render(HELMS[1], { set: { ...EXISTING, 'ingress.enabled': 'true', 'ingress.hosts[0].host': 'api.example.com', 'ingress.hosts[0].paths[0].path': '/', 'ingress.hosts[0].paths[0].pathType': 'Prefix' } })
+  t.equal(get(fronted, 'Ingress').spec.rules[0].http.paths[0].backend.service.port.number, 443)
   const plain = await render(HELMS[1], {})
   t.match(get(plain, 'Service').spec.ports[0], { name: 'http', port: 80, appProtocol: 'http' })
   t.equal(parse(get(plain, 'ConfigMap', '-config').data['config.yaml']).server.tls, undefined)

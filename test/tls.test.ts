@@ -10,7 +10,7 @@ import { Writable } from 'node:stream'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { run } from '../sidecar/cli/run.ts'
 import { validate } from '../sidecar/config/load.ts'
-import { serve } from '../sidecar/server.ts'
+import { serve, type Running } from '../sidecar/server.ts'
 import { readPair, type TlsPair } from '../sidecar/tls.ts'
 import { makeCa } from './fixtures/certs.ts'
 import { h2connect, h2request } from './fixtures/h2.ts'
@@ -176,4 +176,15 @@ t.test('the command line refuses to serve with files that cannot be read, and sa
   t.equal(code, 2)
   t.match(err.join(''), /configuration invalid \(1 problem\)/)
   t.match(err.join(''), /server\.tls\.certFile: "\/nonexistent\/tls\.crt" cannot be read \(ENOENT\)/)
+})
+
+t.test('the command line serves HTTPS with files it can read', async (t) => {
+  const dir = t.testdir({ 'tls.yaml': `server: { host: 127.0.0.1, port: 0, tls: { certFile: ${leaf.certFile}, keyFile: ${leaf.keyFile}, minVersion: TLSv1.3 } }\nadmin: { host: 127.0.0.1, port: 0 }\nshutdown: { delay: 0s, timeout: 2s }\nlog: { level: silent }\n` })
+  let started: Running | undefined
+  const code = run(['--config', join(dir, 'tls.yaml')], {}, { out: () => undefined, err: () => undefined, started: (r: Running) => { started = r } })
+  while (started === undefined) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.match(started.publicUrl, /^https:/)
+  t.same(await handshake(started.publicUrl, { ALPNProtocols: ['h2'] }), { version: 'TLSv1.3', alpn: 'h2' })
+  started.shutdown('test')
+  t.equal(await code, 0)
 })

@@ -16,8 +16,8 @@ import { ConfigSchema } from '../sidecar/config/schema.ts'
 export const SCHEMA_PATH = fileURLToPath(new URL('./pai-cors-sidecar/values.schema.json', import.meta.url))
 export const BLOCKS_PATH = fileURLToPath(new URL('./pai-cors-sidecar/files/sidecar-blocks.json', import.meta.url))
 
-/** Keys that the chart sets itself: the listen hosts and the upstream URL (the container is on localhost). */
-const CHART_OWNED: Record<string, string[]> = { server: ['host'], admin: ['host'], upstream: ['url'] }
+/** Keys that the chart sets itself: the listen hosts, the upstream URL (the container is on localhost), and server.tls (from `tls`). */
+const CHART_OWNED: Record<string, string[]> = { server: ['host', 'tls'], admin: ['host'], upstream: ['url'] }
 
 /**
  * An origin as a browser serializes it (lower case, no path, no trailing slash), or one of the
@@ -170,8 +170,23 @@ function chartOwn (): Json {
     service: Type.Object({
       type: Type.Union([Type.Literal('ClusterIP'), Type.Literal('NodePort'), Type.Literal('LoadBalancer')]),
       port: Type.Integer({ minimum: 1, maximum: 65535 }),
+      httpsPort: Type.Integer({ minimum: 1, maximum: 65535, description: 'the Service port with tls.enabled' }),
       annotations: labels,
       labels
+    }, Strict),
+    // HTTPS on the sidecar's public port (README, "HTTPS and HTTP/2"): a kubernetes.io/tls Secret,
+    // given or issued by cert-manager, mounted as a directory so that renewals reach the sidecar.
+    tls: Type.Object({
+      enabled: Type.Boolean(),
+      existingSecret: Type.String({ description: 'a kubernetes.io/tls Secret (tls.crt, tls.key); with certManager, the Secret it writes' }),
+      minVersion: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')]),
+      certManager: Type.Object({
+        enabled: Type.Boolean(),
+        issuerRef: Type.Object({ name: Type.String(), kind: Type.String({ minLength: 1 }), group: Type.String({ minLength: 1 }) }, Strict),
+        dnsNames: Type.Array(Type.String({ minLength: 1 })),
+        duration: Type.String(),
+        renewBefore: Type.String()
+      }, Strict)
     }, Strict),
     ingress: Type.Object({
       enabled: Type.Boolean(),

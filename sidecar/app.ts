@@ -4,7 +4,7 @@
 // body held or streamed (http/body.ts), is rate-limited, admitted and relayed to the upstream
 // (http/forward.ts → http/relay.ts), and is logged once answered (http/access-log.ts). WebSocket
 // upgrades take websocket.ts. It builds a fastify instance and never listens (server.ts does).
-import { createServer } from 'node:http'
+import type { Server } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { Admission } from './admission.ts'
@@ -23,6 +23,8 @@ import { gateHook } from './http/gate-hook.ts'
 import { earlyPreflight } from './http/preflight.ts'
 import { clientErrorHandler, errorHandler, refuseAtNodeLevel } from './http/refusals.ts'
 import { createUpstreamPool } from './http/upstream-pool.ts'
+import { createPublicServer } from './http/listener.ts'
+import type { TlsPair } from './tls.ts'
 import { WebSocketProxy } from './websocket.ts'
 
 export interface PublicAppDeps {
@@ -38,6 +40,8 @@ export interface PublicAppDeps {
   closing?: () => boolean
   /** Tests only: the key file's watch timings, the fetch used to reach the identity provider. */
   authOptions?: AuthOptions
+  /** With server.tls: the pair read at start (tls.ts); the server then speaks HTTPS, HTTP/2 and HTTP/1.1. */
+  tls?: TlsPair | undefined
   /** Tests only: what the relay dispatches to, in place of the upstream pool itself (to delay it). */
   wrapUpstream?: (pool: Dispatcher) => Dispatcher
 }
@@ -58,20 +62,9 @@ export async function buildPublicApp (deps: PublicAppDeps): Promise<FastifyInsta
   // 1. Allowed preflights, before fastify: the server is ours so that they can be.
   const early = earlyPreflight({ current: () => deps.store.current(), metrics: m, logger: deps.logger, draining })
   const app = Fastify({
-    serverFactory: (handler) => createServer({
-      maxHeaderSize: serverConfig.maxHeaderBytes,
-      headersTimeout: initial.ms.headersTimeout,
-      // Node checks header and request timeouts on this interval (default 30 s, too coarse for 10 s).
-      connectionsCheckingInterval: Math.min(1000, initial.ms.headersTimeout),
-      // Node would answer a missing Host with an empty 400; the gate answers it in our JSON.
-      requireHostHeader: false,
-      keepAliveTimeout: initial.ms.keepAliveTimeout,
-      // No cap on receiving a whole request: a 50 MB upload on a slow link is legitimate. Idle
-      // bodies are cut by limits.bodyIdleTimeout instead, and slow headers by server.headersTimeout.
-      requestTimeout: 0,
-      // Node ≥ 24.12: a request without a body gets an already-ended body stream (no stream events).
-      optimizeEmptyRequests: true
-    }, (req, res) => { if (!early(req, res)) handler(req, res) }),
+    // HTTP/1.1, or with server.tls HTTPS with HTTP/2 (http/listener.ts). fastify sees HTTP/2
+    // requests through Node's compatibility API, one request and one response per stream.
+    serverFactory: (handler) => createPublicServer(initial, deps.tls, (req, res) => { if (!early(req, res)) handler(req, res) }) as Server,
     clientErrorHandler: clientErrorHandler(m, deps.logger),
     loggerInstance: deps.logger,
     // Fastify's own request lines log the URL with its query string: off; onResponse writes ours.

@@ -3,6 +3,7 @@
 // whole error response for a socket that has no fastify reply.
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES, type IncomingMessage } from 'node:http'
+import type { TLSSocket } from 'node:tls'
 import { ERRORS, errorBody, type ErrorCode } from './errors.ts'
 
 /** A client's x-request-id is kept only when it is short and plain, so it is safe to log and echo. */
@@ -32,8 +33,11 @@ function last (value: string | undefined): string | undefined {
 /** Scheme and host as the client addressed them; X-Forwarded-Proto/Host only from a trusted proxy. */
 export function addressed (req: IncomingMessage, trustProxy: boolean): { proto: string; host: string | undefined } {
   const h = req.headers
-  if (!trustProxy) return { proto: 'http', host: h.host }
-  return { proto: last(h['x-forwarded-proto'] as string | undefined) ?? 'http', host: last(h['x-forwarded-host'] as string | undefined) ?? h.host }
+  // HTTP/2 names the host in :authority (RFC 9113 §8.3.1); a TLS socket (server.tls) is https.
+  const host = h.host ?? h[':authority'] as string | undefined
+  const proto = (req.socket as TLSSocket).encrypted === true ? 'https' : 'http'
+  if (!trustProxy) return { proto, host }
+  return { proto: last(h['x-forwarded-proto'] as string | undefined) ?? proto, host: last(h['x-forwarded-host'] as string | undefined) ?? host }
 }
 
 /** This server's own origin, for same-origin requests (which browsers also send with Origin). */

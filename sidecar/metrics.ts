@@ -37,6 +37,8 @@ export interface Metrics {
   upstreamRetries: Counter<'reason'>
   upstreamUp: Gauge
   configReloads: Counter<'result'>
+  tlsReloads: Counter<'result'>
+  tlsCertificateExpiry: Gauge<'serial'>
   queueDepth: Gauge
   queueCapacity: Gauge
   queueWait: Histogram
@@ -118,6 +120,8 @@ export function createMetrics (registry: Registry, opts: MetricsOptions): Metric
     }),
     upstreamUp: new Gauge({ name: `${PREFIX}upstream_up`, help: '1 when the last upstream health check answered 200, else 0.', registers }),
     configReloads: new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads by result (success, failure).', labelNames: ['result'], registers }),
+    tlsReloads: new Counter({ name: `${PREFIX}tls_reloads_total`, help: 'Changes of the server.tls certificate files by result: success (now served), failure (refused; the last good pair still serves).', labelNames: ['result'], registers }),
+    tlsCertificateExpiry: new Gauge({ name: `${PREFIX}tls_certificate_expiry_timestamp_seconds`, help: 'When the certificate served on the public port expires (Unix time), labelled with its serial number; absent without server.tls.', labelNames: ['serial'], registers }),
     queueDepth: new Gauge({ name: `${PREFIX}queue_depth`, help: 'Requests waiting for an upstream slot (admission queue).', registers }),
     queueCapacity: new Gauge({ name: `${PREFIX}queue_capacity`, help: 'The admission queue size (upstream.queue.size).', registers }),
     queueWait: new Histogram({

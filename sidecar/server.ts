@@ -3,6 +3,7 @@
 // shutdown.delay → stop accepting, still serving open connections (drain.ts) → finish in-flight
 // requests up to shutdown.timeout → exit 0). Nothing here decides anything about requests.
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Server as TlsServer } from 'node:tls'
 import type { DestinationStream } from 'pino'
 import { Registry } from 'prom-client'
 import { buildAdminApp, type AdminState } from './admin.ts'
@@ -15,6 +16,8 @@ import { ConfigStore } from './config/store.ts'
 import { startHealthChecks } from './health.ts'
 import { createLogger } from './log.ts'
 import { createMetrics } from './metrics.ts'
+import { readPair, type TlsPair } from './tls.ts'
+import { startRotation, type TlsReporter } from './tls-rotation.ts'
 
 export interface Running {
   publicUrl: string
@@ -35,6 +38,19 @@ export interface ServeOptions {
   source?: ConfigSource | undefined
   /** Told about every reload (Kubernetes mode records an Event for it). */
   reporter?: ReloadReporter | undefined
+  /** With server.tls: the pair already read (cli/serve.ts checks it before serving); read here otherwise. */
+  tls?: TlsPair | undefined
+  /** Told about every change of the certificate files (Kubernetes mode records an Event for it). */
+  tlsReporter?: TlsReporter | undefined
+}
+
+/** server.tls's pair, as given or read now; files that cannot serve refuse to start. */
+async function startingPair (snap: Snapshot, given: TlsPair | undefined): Promise<TlsPair | undefined> {
+  const files = snap.config.server.tls
+  if (files === undefined || given !== undefined) return given
+  const read = await readPair(files)
+  if (!read.ok) throw new Error(read.errors.join('; '))
+  return read.pair
 }
 
 export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Running> {
@@ -57,8 +73,12 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
   // From SIGTERM on, answers carry Connection: close (draining); once the listener closes, requests
   // on connections still open are served all the same, and idle connections are closed (drain.ts).
   let closing = false
-  const publicApp = await buildPublicApp({ store, logger, metrics, draining: () => state.draining, closing: () => closing })
+  const tls = await startingPair(snap, opts.tls)
+  const publicApp = await buildPublicApp({ store, logger, metrics, tls, draining: () => state.draining, closing: () => closing })
   const connections = new ConnectionDrain(publicApp.server)
+  // The certificate follows its files for the life of the process (a restart-only block: its paths do not).
+  const tlsFiles = snap.config.server.tls
+  const rotation = tls === undefined || tlsFiles === undefined ? undefined : startRotation({ server: publicApp.server as unknown as TlsServer, files: tlsFiles, initial: tls, metrics, log: logger, reporter: opts.tlsReporter })
   const reloader = new Reloader({
     store,
     metrics,
@@ -71,9 +91,11 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
   opts.source?.start((text) => { reloader.apply(text) }, (problem) => { logger.warn(problem.fields, problem.message) })
   const adminApp = buildAdminApp({ store, state, logger, metrics, health, reloadStatus: () => reloader.status })
   const { server, admin } = snap.config
-  const publicUrl = await publicApp.listen({ host: server.host, port: server.port })
+  // (fastify names the scheme from its own https option, which the sidecar's serverFactory does not use.)
+  const listening = await publicApp.listen({ host: server.host, port: server.port })
+  const publicUrl = tls === undefined ? listening : listening.replace(/^http:/, 'https:')
   const adminUrl = await adminApp.listen({ host: admin.host, port: admin.port })
-  logger.info({ publicUrl, adminUrl, upstream: snap.config.upstream.url, config: snap.source, hash: snap.hash, origins: snap.config.cors.allowedOrigins.length }, 'sidecar started')
+  logger.info({ publicUrl, adminUrl, tls: tls === undefined ? undefined : { serial: tls.serial, notAfter: tls.validTo.toISOString() }, upstream: snap.config.upstream.url, config: snap.source, hash: snap.hash, origins: snap.config.cors.allowedOrigins.length }, 'sidecar started')
   if (snap.config.cors.allowedOrigins.length === 0) {
     logger.warn('cors.allowedOrigins is empty: every cross-origin browser request will be refused')
   }
@@ -86,6 +108,7 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
     closed ??= (async () => {
       closing = true
       health.stop()
+      rotation?.stop()
       await opts.source?.stop()
       await Promise.all([publicApp.close(), adminApp.close()])
     })()
@@ -96,7 +119,7 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
     if (state.draining) {
       logger.warn({ reason }, 'second signal: stopping now')
       abortDelay.abort()
-      publicApp.server.closeAllConnections()
+      connections.closeAll()
       publicApp.websockets.terminateAll()
       void close().then(() => finish(1))
       return
@@ -115,7 +138,7 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
       }
       const timer = setTimeout(() => {
         logger.warn('shutdown.timeout reached: closing the remaining connections')
-        publicApp.server.closeAllConnections()
+        connections.closeAll()
         // Upgraded sockets are no longer the HTTP server's to close.
         publicApp.websockets.terminateAll()
       }, shutdownTimeout)

@@ -41,7 +41,7 @@ const reloads = async (sc: TestSidecar, result: string): Promise<number> =>
 async function start (t: Test, yaml: string): Promise<{ up: Upstream; sc: TestSidecar }> {
   const up = await startUpstream()
   t.teardown(up.close)
-  const sc = await startSidecar(`cors: { allowedOrigins: [${APP}] }\nroutes: [{ path: /process/text, methods: [POST] }]\n${yaml}`, up.url, 'info', FAST)
+  const sc = await startSidecar(`cors: { allowedOrigins: [${APP}] }\nroutes: [{ path: /process/text, methods: [POST] }]\n${yaml}`, up.url, 'info', { authOptions: FAST })
   t.teardown(sc.close)
   return { up, sc }
 }

@@ -74,3 +74,10 @@ t.test('the gate (http/gate.ts) is pure: no fastify, undici or ws, so explain an
   t.ok(imports.length > 0)
   t.same(bad(imports.filter((i) => /^(fastify|@fastify\/|undici|ws)$/.test(i.specifier) || (relativeImport(i) && !['config/load.ts', 'cors/decide.ts', 'errors.ts', 'routes.ts'].includes(target(i))))), [])
 })
+
+t.test('tls.ts and tls-rotation.ts (the certificate) import no fastify, none of the HTTP layer and nothing of config/ but its types', async (t) => {
+  const imports = [...statics('tls.ts'), ...statics('tls-rotation.ts')]
+  t.ok(imports.length > 0)
+  t.same(bad(imports.filter((i) => /^(fastify|@fastify\/|undici)/.test(i.specifier) ||
+    (relativeImport(i) && (target(i).startsWith('http/') || ['app.ts', 'server.ts', 'websocket.ts', 'admin.ts'].includes(target(i)) || target(i).startsWith('cli/') || (target(i).startsWith('config/') && !i.typeOnly))))), [])
+})

@@ -34,7 +34,8 @@ const EXPECTED_ALERTS = [
   'PaiSidecarConfigReloadFailed',
   'PaiSidecarWebSocketOriginDenied',
   'PaiSidecarAuthFailuresSpike',
-  'PaiSidecarJwksUnreachable'
+  'PaiSidecarJwksUnreachable',
+  'PaiSidecarCertificateExpiringSoon'
 ]
 /** Metrics that come with admission control (a parallel change); the names are fixed. */
 const QUEUE_METRICS = ['pai_sidecar_queue_depth', 'pai_sidecar_queue_capacity', 'pai_sidecar_queue_rejections_total']

@@ -61,6 +61,9 @@ export const AuthBlock = Type.Object({
     file: Type.String({ pattern: '^/', description: 'an absolute path (the file holds one SHA-256 hex digest per line, each with an optional label; reloaded on change)' })
   }, Strict))
 }, Strict)
+/** RFC 8446 (TLS 1.3) and TLS 1.2: nothing older is offered. */
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const
+export type TlsVersion = typeof TLS_VERSIONS[number]
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -80,7 +83,14 @@ export const ConfigSchema = Type.Object({
     // 1 KiB below the 16 KiB that the upstream (uvicorn/h11) accepts, leaving room for the
     // X-Forwarded-* and X-Request-Id headers the sidecar adds: a request the sidecar admits must
     // not be refused by the upstream with a bare 431.
-    maxHeaderBytes: Type.Integer({ minimum: 1024, maximum: 1048576, default: 15360, description: 'total size of request headers → 431' })
+    maxHeaderBytes: Type.Integer({ minimum: 1024, maximum: 1048576, default: 15360, description: 'total size of request headers → 431' }),
+    // HTTPS, with HTTP/2 and HTTP/1.1 by ALPN, on the public port (README, "HTTPS and HTTP/2"). The
+    // files are read at start and re-read when they change (a kubernetes.io/tls Secret's volume).
+    tls: Type.Optional(Type.Object({
+      certFile: Type.String({ minLength: 1, description: 'PEM certificate, the leaf first, then its chain' }),
+      keyFile: Type.String({ minLength: 1, description: 'PEM private key of the certificate' }),
+      minVersion: Type.Unsafe<TlsVersion>({ type: 'string', enum: [...TLS_VERSIONS], default: 'TLSv1.2', description: 'the oldest TLS version accepted' })
+    }, { ...Strict, description: 'serve HTTPS (HTTP/2 and HTTP/1.1) on the public port; the admin port stays plain HTTP' }))
   }, { ...Strict, default: {} }),
   admin: Type.Object({
     host: host('0.0.0.0'),

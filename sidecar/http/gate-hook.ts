@@ -9,6 +9,7 @@ import { countDenial, type Metrics } from '../metrics.ts'
 import { sendError } from './answer.ts'
 import { authenticateStep } from './authenticate.ts'
 import { gate } from './gate.ts'
+import { headerLines } from './h2.ts'
 
 export interface GateHookDeps {
   store: ConfigStore
@@ -42,7 +43,7 @@ export function gateHook (deps: GateHookDeps): (request: FastifyRequest, reply: 
       requestHeaders: headers['access-control-request-headers'],
       requestPrivateNetwork: headers['access-control-request-private-network'] as string | undefined,
       // Node keeps at most its maxHeadersCount (2000) lines; our limit is at most 1000, so this sees it.
-      headerCount: raw.rawHeaders.length / 2,
+      headerCount: headerLines(raw),
       contentLength: headers['content-length']
     })
     const d = verdict.cors

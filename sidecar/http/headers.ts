@@ -24,12 +24,18 @@ export function upstreamRequestHeaders (req: IncomingMessage, trustProxy: boolea
   const connection = req.headers.connection
   const listed = connection === undefined ? undefined : connectionListed([connection])
   const out: string[] = []
+  // HTTP/2: pseudo-headers (`:path` …) are not fields, and the cookie crumbs of RFC 9113 §8.2.3 go
+  // upstream as one Cookie line (which Node has joined with "; ").
+  const h2 = req.httpVersionMajor === 2
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const lower = name.toLowerCase()
     if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || listed?.has(lower) === true || (dropCredentials && CREDENTIALS.has(lower))) continue
+    if (h2 && (lower.charCodeAt(0) === 58 || lower === 'cookie')) continue
     out.push(name, raw[i + 1] as string)
   }
+  const cookie = req.headers.cookie
+  if (h2 && cookie !== undefined) out.push('cookie', cookie)
   out.push('host', upstreamHost)
   // Client-supplied X-Forwarded-* are believed only from a trusted proxy; otherwise replaced.
   for (const [name, value] of Object.entries(forwardedHeaders(req, trustProxy))) out.push(name, value)

@@ -3,9 +3,9 @@
 // arriving, a request fastify itself refuses, a fault of ours). All in our JSON shape; none logs
 // request data. docs/ARCHITECTURE.md, "The request path".
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { BodyDeadlineError, BodyIdleError, errorBody, type ErrorCode } from '../errors.ts'
+import { BodyDeadlineError, BodyIdleError, ERRORS, errorBody, type ErrorCode } from '../errors.ts'
 import { rawError } from '../forwarding.ts'
 import type { Metrics } from '../metrics.ts'
 import { sendError } from './answer.ts'
@@ -28,11 +28,18 @@ export function clientErrorHandler (m: Metrics, log: FastifyBaseLogger): (err: N
 
 /** CONNECT would make this a tunnel: never. An Expect other than 100-continue cannot be met (RFC 9110 §10.1.1). */
 export function refuseAtNodeLevel (server: Server): void {
-  server.on('connect', (_req: IncomingMessage, socket: Socket) => { socket.end(rawError('method_not_allowed')) })
-  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
-    const body = errorBody('expectation_failed', '-')
-    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body)
+  // HTTP/1.1 hands over the socket; HTTP/2 (RFC 9113 §8.5) a response on the CONNECT's stream.
+  server.on('connect', (_req: IncomingMessage, socket: Socket | ServerResponse) => {
+    if (socket instanceof Socket) socket.end(rawError('method_not_allowed'))
+    else answer(socket, 'method_not_allowed')
   })
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => { answer(res, 'expectation_failed') })
+}
+
+/** Our JSON error on a response fastify never saw (on HTTP/2, http/h2.ts drops the Connection). */
+function answer (res: ServerResponse, code: ErrorCode): void {
+  const body = errorBody(code, '-')
+  res.writeHead(ERRORS[code].status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body)
 }
 
 export function errorHandler (err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {

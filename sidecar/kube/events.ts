@@ -10,7 +10,7 @@ export const REPORTING_CONTROLLER = 'pai-cors-sidecar'
 export const NOTE_MAX_BYTES = 1024
 
 export type EventType = 'Normal' | 'Warning'
-export type EventReason = 'ConfigReloaded' | 'ConfigRejected'
+export type EventReason = 'ConfigReloaded' | 'ConfigRejected' | 'CertificateRotated' | 'CertificateRejected'
 export interface EventPod { name: string; namespace: string; uid?: string }
 export interface EventLog { debug(o: object, msg: string): void; warn(o: object, msg: string): void }
 

@@ -135,7 +135,11 @@ where the deployment mounts it (API_KEYS_DIR in charts/schema.ts).
 {{- range (include "pai.sidecarBlocks" . | fromJson).blocks -}}
 {{- $_ := set $config . (index $.Values .) -}}
 {{- end -}}
-{{- $_ := set $config "server" (merge (dict "host" "0.0.0.0") (deepCopy .Values.server)) -}}
+{{- $server := merge (dict "host" "0.0.0.0") (deepCopy .Values.server) -}}
+{{- if .Values.tls.enabled -}}
+{{- $_ := set $server "tls" (dict "certFile" "/etc/pai-cors-sidecar-tls/tls.crt" "keyFile" "/etc/pai-cors-sidecar-tls/tls.key" "minVersion" .Values.tls.minVersion) -}}
+{{- end -}}
+{{- $_ := set $config "server" $server -}}
 {{- $_ := set $config "admin" (merge (dict "host" "0.0.0.0") (deepCopy .Values.admin)) -}}
 {{- $_ := set $config "upstream" (merge (dict "url" (printf "http://127.0.0.1:%d" (int .Values.privateai.port))) (deepCopy .Values.upstream)) -}}
 {{- range list "routes" "shadow" "auth" -}}
@@ -178,3 +182,21 @@ https://helm-test.invalid
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The kubernetes.io/tls Secret the sidecar serves (tls.enabled): tls.existingSecret, or the one the
+cert-manager Certificate writes. Refuses a configuration that names none.
+*/}}
+{{- define "pai.tlsSecretName" -}}
+{{- if .Values.tls.existingSecret -}}
+{{- .Values.tls.existingSecret -}}
+{{- else if .Values.tls.certManager.enabled -}}
+{{- printf "%s-tls" (include "pai.fullname" .) -}}
+{{- else -}}
+{{- fail "tls.enabled needs a certificate: set tls.existingSecret (a kubernetes.io/tls Secret) or tls.certManager.enabled" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Service's port and its scheme: https with tls.enabled. */}}
+{{- define "pai.scheme" -}}{{ if .Values.tls.enabled }}https{{ else }}http{{ end }}{{- end -}}
+{{- define "pai.servicePort" -}}{{ if .Values.tls.enabled }}{{ .Values.service.httpsPort }}{{ else }}{{ .Values.service.port }}{{ end }}{{- end -}}

@@ -47,7 +47,7 @@ with restartPolicy Always. Arguments: dict "root" $ "native" bool.
     {{- end }}
   {{- end }}
   ports:
-    - name: http
+    - name: {{ include "pai.scheme" $ }}
       containerPort: {{ $.Values.server.port }}
       protocol: TCP
     - name: admin
@@ -94,6 +94,13 @@ with restartPolicy Always. Arguments: dict "root" $ "native" bool.
     # sidecar, which watches the directory (README, "Authentication").
     - name: api-keys
       mountPath: /etc/pai-cors-sidecar-api-keys
+      readOnly: true
+    {{- end }}
+    {{- if $.Values.tls.enabled }}
+    # The certificate Secret as a directory, never subPath: the kubelet swaps its ..data symlink on
+    # renewal, and the sidecar serves the new pair to new connections without a restart.
+    - name: tls
+      mountPath: /etc/pai-cors-sidecar-tls
       readOnly: true
     {{- end }}
 {{- end -}}

@@ -163,11 +163,11 @@ export const BEGIN = '<!-- bench:results -->'
 export const END = '<!-- /bench:results -->'
 
 /** Replaces what lies between the markers (the rest of the document is written by hand). */
-export function replaceResults (doc: string, markdown: string): string {
-  const from = doc.indexOf(BEGIN)
-  const to = doc.indexOf(END)
-  if (from === -1 || to < from) throw new Error(`the document has no ${BEGIN} … ${END} block`)
-  return `${doc.slice(0, from + BEGIN.length)}\n${markdown}\n${doc.slice(to)}`
+export function replaceResults (doc: string, markdown: string, begin = BEGIN, end = END): string {
+  const from = doc.indexOf(begin)
+  const to = doc.indexOf(end)
+  if (from === -1 || to < from) throw new Error(`the document has no ${begin} … ${end} block`)
+  return `${doc.slice(0, from + begin.length)}\n${markdown}\n${doc.slice(to)}`
 }
 
 /** Every target of the run, in this order, with the name its users know it by . */

@@ -5,13 +5,13 @@
 //
 // A kubernetes.io/tls Secret mounted as a directory changes the way a ConfigMap volume does: the
 // kubelet writes a new timestamped directory and swaps the `..data` symlink, so both files change
-// at once and the files themselves are never written. As in config/watch.ts, the *directories* are
-// watched, the files are re-read by path, and a slow poll catches events the OS dropped.
-import { watch, type FSWatcher } from 'node:fs'
+// at once and the files themselves are never written. As for the configuration file, the
+// *directories* are watched (watch-dirs.ts) and the files are re-read by path.
 import { dirname } from 'node:path'
 import type { Server as TlsServer } from 'node:tls'
 import type { Metrics } from './metrics.ts'
 import { checkPair, pairDigest, readBoth, type TlsFiles, type TlsPair } from './tls.ts'
+import { watchDirs } from './watch-dirs.ts'
 
 /** Told about every change of the files (Kubernetes mode records an Event). Must not throw. */
 export interface TlsReporter {
@@ -54,27 +54,11 @@ export function watchPair (opts: WatchPairOptions): PairWatch {
     current = seen
     opts.apply(checked.pair)
   }
-  // One check at a time, in order.
-  let chain = Promise.resolve()
-  const check = (): void => { chain = chain.then(checkOnce) }
-  let timer: NodeJS.Timeout | undefined
-  const soon = (): void => {
-    clearTimeout(timer)
-    timer = setTimeout(check, opts.debounceMs ?? 100)
-  }
-  const dirs = new Set([dirname(opts.files.certFile), dirname(opts.files.keyFile)])
-  const watchers: FSWatcher[] = [...dirs].map((dir) => watch(dir, soon))
-  // A watch that fails (its directory removed) leaves the poll.
-  for (const w of watchers) w.on('error', w.close.bind(w))
-  const poll = setInterval(check, opts.pollMs ?? 10_000)
-  poll.unref()
-  return {
-    stop: () => {
-      clearTimeout(timer)
-      clearInterval(poll)
-      for (const w of watchers) w.close()
-    }
-  }
+  // A watch that fails (its directory removed) leaves the poll, which reads the files by path.
+  return watchDirs([dirname(opts.files.certFile), dirname(opts.files.keyFile)], checkOnce, {
+    debounceMs: opts.debounceMs,
+    pollMs: opts.pollMs
+  })
 }
 
 export interface RotationDeps {

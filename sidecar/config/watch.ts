@@ -3,13 +3,13 @@
 // Kubernetes updates a ConfigMap volume atomically (kubelet's AtomicWriter): it writes a new
 // timestamped directory, points a `..data_tmp` symlink at it, renames that over `..data`, then deletes
 // the old directory. The visible file is a symlink through `..data`, so the file itself never changes:
-// watching it would miss every update. We watch its *directory*, debounce, and re-read the file by path
-// (which follows the new symlinks). A periodic content check catches events the OS dropped.
-// `subPath` mounts are copied once and never update; env vars from a ConfigMap never update either.
+// watching it would miss every update. Its *directory* is watched (watch-dirs.ts), and the file is
+// re-read by path (which follows the new symlinks). `subPath` mounts are copied once and never
+// update; env vars from a ConfigMap never update either.
 import { createHash } from 'node:crypto'
-import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { watchDirs } from '../watch-dirs.ts'
 
 export interface FileWatchOptions {
   path: string
@@ -30,7 +30,6 @@ const digest = (text: string): string => createHash('sha256').update(text).diges
 
 export function watchConfigFile (opts: FileWatchOptions): FileWatch {
   let last = digest(opts.initialText)
-  let timer: NodeJS.Timeout | undefined
   const checkOnce = async (): Promise<void> => {
     let text: string
     try {
@@ -45,23 +44,9 @@ export function watchConfigFile (opts: FileWatchOptions): FileWatch {
     last = d
     opts.onChange(text)
   }
-  // One check at a time, in order: a slow read started by the poll can never apply an older text
-  // after a newer one that the watcher read meanwhile.
-  let chain = Promise.resolve()
-  const check = (): void => { chain = chain.then(checkOnce) }
-  const soon = (): void => {
-    clearTimeout(timer)
-    timer = setTimeout(check, opts.debounceMs ?? 100)
-  }
-  const watcher: FSWatcher = watch(dirname(opts.path), soon)
-  watcher.on('error', (err) => { opts.onError(err as NodeJS.ErrnoException) })
-  const poll = setInterval(check, opts.pollMs ?? 10_000)
-  poll.unref()
-  return {
-    stop: () => {
-      clearTimeout(timer)
-      clearInterval(poll)
-      watcher.close()
-    }
-  }
+  return watchDirs([dirname(opts.path)], checkOnce, {
+    onError: opts.onError,
+    debounceMs: opts.debounceMs,
+    pollMs: opts.pollMs
+  })
 }

@@ -411,7 +411,8 @@ t.test('7. upstream closing kept-alive connections right after answering: 50 alt
     t.same(delta(before, after), { connect: 0, timeout: 0, reset: 0 }, 'no upstream error')
     const retried = h.sc.logs.filter((l) => l.msg === 'the upstream closed a reused connection before answering: sent again on a fresh connection')
     t.equal(after.retries - before.retries, retried.length, `each retry is counted and logged (${retried.length} this run)`)
-    for (const line of retried) t.match(line, { reason: 'reused_connection_closed', requestId: String }, 'the log line names the request')
+    // How many requests meet the close is the race's to decide: one assertion, whatever the number.
+    t.ok(retried.every((line) => line.reason === 'reused_connection_closed' && typeof line.requestId === 'string'), 'every such log line names its reason and the request')
     await sidecarFine(t, h)
   }
 

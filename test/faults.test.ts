@@ -6,7 +6,6 @@
 // the upstream.
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
 import { start, type FaultyUpstream } from './fixtures/faulty-upstream.ts'
 
 const PATHS = ['/ok', '/slow', '/hang', '/garbage', '/bad-status', '/reset', '/half', '/close-keepalive', '/close-next', '/drip']
@@ -141,28 +140,19 @@ async function startSidecar (t: Test, yaml: string, upstream: string): Promise<S
 
 /** A faulty upstream and a sidecar in front of it, both torn down with the subtest. */
 async function setup (t: Test, upstreamYaml = ''): Promise<Harness> {
-  // Both children start at once: the upstream on a port picked beforehand.
-  const port = await freePort()
-  const upstream = start(port)
-  t.teardown(async () => { await (await upstream).close() })
+  // The upstream first, on a port it binds itself: a port picked beforehand and bound later could be
+  // taken meanwhile (the kernel hands the same range out to outgoing connections).
+  const up = await start(0)
+  t.teardown(async () => { await up.close() })
   const sc = await startSidecar(t, `
 server: { host: 127.0.0.1, port: 0 }
 admin: { host: 127.0.0.1, port: 0 }
 upstream: { healthInterval: 100ms, healthTimeout: 200ms${upstreamYaml.includes('maxConcurrent') ? '' : ', maxConcurrent: 4'}${upstreamYaml === '' ? '' : `, ${upstreamYaml}`} }
 routes: [${PATHS.map((p) => `{ path: ${p}, methods: [GET, POST] }`).join(', ')}]
 shutdown: { delay: 0s, timeout: 1s }
-`, `http://127.0.0.1:${port}`)
-  const up = await upstream
+`, up.url)
   await until(async () => (await readyz(sc)).status === 200)
   return { up, sc }
-}
-
-async function freePort (): Promise<number> {
-  const probe = createServer()
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const { port } = probe.address() as AddressInfo
-  await new Promise<void>((resolve) => probe.close(() => resolve()))
-  return port
 }
 
 function withTimeout<T> (p: Promise<T>, ms: number, what: string): Promise<T> {

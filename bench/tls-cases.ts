@@ -7,13 +7,14 @@
 // openssl in the run's temp directory. `npm run bench` runs them after its own cases; `npm run
 // bench:tls` runs them alone.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort, pinning, sidecarConfig, spawnPinned, startUpstream, stop, waitForPort, type Proc } from './harness.ts'
 import { nginxArgs, nginxConfig } from './nginx.ts'
 import { ORIGIN, ORIGINS } from './policy.ts'
+import { median } from './report.ts'
 
 export const H2LOAD = '/usr/bin/h2load'
 
@@ -79,13 +80,11 @@ export function parseH2load (stdout: string, what: string): number {
   return Number(rps[1])
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
-
 /** Each case's median requests per second, per target (nginx absent when it did not run). */
 export function tlsRows (samples: Record<string, Record<string, number[]>>): TlsRow[] {
   return TLS_CASES.map((c) => {
     const nginx = samples[c.name]?.nginx
-    return { case: c.name, sidecar: median(samples[c.name]?.sidecar as number[]), nginx: nginx === undefined ? undefined : median(nginx) }
+    return { case: c.name, sidecar: median(samples[c.name]?.sidecar as number[]) as number, nginx: nginx === undefined ? undefined : median(nginx) }
   })
 }
 
@@ -134,6 +133,7 @@ export async function runTlsBench (o: TlsOptions): Promise<TlsReport> {
     return { meta: { seconds: o.seconds, rounds: o.rounds, clients: o.clients, streams: o.streams, pinned, node: process.version }, rows: tlsRows(samples) }
   } finally {
     for (const p of procs.reverse()) await stop(p)
+    closeSync(devnull)
     rmSync(dir, { recursive: true, force: true })
   }
 }

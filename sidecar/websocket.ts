@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import WebSocket, { WebSocketServer, type RawData } from 'ws'
 import { AdmissionRejected, type Admission } from './admission.ts'
+import { CREDENTIAL_HEADERS } from './auth/credentials.ts'
 import type { AuthProvider } from './auth/provider.ts'
 import type { Snapshot } from './config/load.ts'
 import type { ConfigStore } from './config/store.ts'
@@ -84,7 +85,7 @@ function upstreamHeaders (req: IncomingMessage, trustProxy: boolean, id: string,
     // ws writes its own Host, key, version and (when offered) protocols for the upstream leg.
     // Only set-cookie comes as an array, and it means nothing in a request.
     if (typeof value !== 'string' || name === 'host' || name.startsWith('sec-websocket-') || HOP_BY_HOP.has(name) || listed.includes(name)) continue
-    if (dropCredentials && (name === 'authorization' || name === 'x-api-key')) continue
+    if (dropCredentials && CREDENTIAL_HEADERS.has(name)) continue
     out[name] = value
   }
   return { ...out, ...forwardedHeaders(req, trustProxy), 'x-request-id': id }

@@ -9,6 +9,9 @@ export type Presented =
   | { kind: 'api_key'; key: string }
   | { kind: 'bearer'; token: string }
 
+/** The headers a credential arrives in: removed before forwarding unless auth.forwardCredentials. */
+export const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'x-api-key'])
+
 /** RFC 6750 §2.1: b64token. */
 const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 

@@ -4,6 +4,7 @@
 // Connection while draining) first, then the upstream's, less hop-by-hop headers and its own
 // Access-Control-* (the sidecar's policy is the only one a browser sees), with Vary merged.
 import type { IncomingMessage } from 'node:http'
+import { CREDENTIAL_HEADERS } from '../auth/credentials.ts'
 import { forwardedHeaders, HOP_BY_HOP } from '../forwarding.ts'
 
 /** Set by the proxy on every forwarded request, so never copied from the client's. */
@@ -16,9 +17,6 @@ function connectionListed (values: string[]): Set<string> {
   return listed
 }
 
-/** The credentials authentication consumed: not forwarded unless auth.forwardCredentials. */
-const CREDENTIALS = new Set(['authorization', 'x-api-key'])
-
 export function upstreamRequestHeaders (req: IncomingMessage, trustProxy: boolean, upstreamHost: string, id: string, dropCredentials = false): string[] {
   const raw = req.rawHeaders
   const connection = req.headers.connection
@@ -30,7 +28,7 @@ export function upstreamRequestHeaders (req: IncomingMessage, trustProxy: boolea
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || listed?.has(lower) === true || (dropCredentials && CREDENTIALS.has(lower))) continue
+    if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || listed?.has(lower) === true || (dropCredentials && CREDENTIAL_HEADERS.has(lower))) continue
     if (h2 && (lower.charCodeAt(0) === 58 || lower === 'cookie')) continue
     out.push(name, raw[i + 1] as string)
   }

@@ -16,6 +16,7 @@ import { ConfigStore } from './config/store.ts'
 import { startHealthChecks } from './health.ts'
 import { createLogger } from './log.ts'
 import { createMetrics } from './metrics.ts'
+import { listenPublic } from './http/listener.ts'
 import { readPair, type TlsPair } from './tls.ts'
 import { startRotation, type TlsReporter } from './tls-rotation.ts'
 
@@ -91,9 +92,7 @@ export async function serve (snap: Snapshot, opts: ServeOptions): Promise<Runnin
   opts.source?.start((text) => { reloader.apply(text) }, (problem) => { logger.warn(problem.fields, problem.message) })
   const adminApp = buildAdminApp({ store, state, logger, metrics, health, reloadStatus: () => reloader.status })
   const { server, admin } = snap.config
-  // (fastify names the scheme from its own https option, which the sidecar's serverFactory does not use.)
-  const listening = await publicApp.listen({ host: server.host, port: server.port })
-  const publicUrl = tls === undefined ? listening : listening.replace(/^http:/, 'https:')
+  const publicUrl = await listenPublic(publicApp, tls !== undefined, server.host, server.port)
   const adminUrl = await adminApp.listen({ host: admin.host, port: admin.port })
   logger.info({ publicUrl, adminUrl, tls: tls === undefined ? undefined : { serial: tls.serial, notAfter: tls.validTo.toISOString() }, upstream: snap.config.upstream.url, config: snap.source, hash: snap.hash, origins: snap.config.cors.allowedOrigins.length }, 'sidecar started')
   if (snap.config.cors.allowedOrigins.length === 0) {

@@ -11,7 +11,7 @@ import { Readable, Writable } from 'node:stream'
 import { buildPublicApp } from '../sidecar/app.ts'
 import { ConfigStore } from '../sidecar/config/store.ts'
 import { CONNECTION_SPECIFIC, H2Response, MAX_EARLY_RESETS, withoutConnectionHeaders } from '../sidecar/http/h2.ts'
-import { MAX_CONCURRENT_STREAMS } from '../sidecar/http/listener.ts'
+import { listenPublic, MAX_CONCURRENT_STREAMS } from '../sidecar/http/listener.ts'
 import { createLogger } from '../sidecar/log.ts'
 import { readPair, type TlsPair } from '../sidecar/tls.ts'
 import { makeCa } from './fixtures/certs.ts'
@@ -271,7 +271,7 @@ t.test('while draining, HTTP/2 answers carry no Connection header; the early pre
   const store = new ConfigStore(snapshot(`cors: { allowedOrigins: [${APP}] }\n${ROUTES}`, up.url))
   const app = await buildPublicApp({ store, metrics: testMetrics(store), tls: pair, draining: () => true, logger: createLogger('silent', new Writable({ write (_c, _e, cb) { cb() } })) })
   t.teardown(() => app.close())
-  const url = (await app.listen({ host: '127.0.0.1', port: 0 })).replace(/^http:/, 'https:')
+  const url = await listenPublic(app, true, '127.0.0.1', 0)
   const session = await h2connect(url, ca.ca)
   t.teardown(() => { session.destroy() })
   const pre = await h2request(session, { ':method': 'OPTIONS', ':path': '/process/text', origin: APP, 'access-control-request-method': 'POST' })

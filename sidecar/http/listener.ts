@@ -73,3 +73,12 @@ export function createPublicServer (snap: Snapshot, tls: TlsPair | undefined, li
   guardSessions(secure, snap.ms.keepAliveTimeout)
   return secure
 }
+
+/**
+ * Listens, and returns the URL clients reach: fastify names the scheme from its own `https` option,
+ * which the sidecar's serverFactory does not use, so with server.tls its `http:` is corrected.
+ */
+export async function listenPublic (app: { listen: (o: { host: string, port: number }) => Promise<string> }, tls: boolean, host: string, port: number): Promise<string> {
+  const listening = await app.listen({ host, port })
+  return tls ? listening.replace(/^http:/, 'https:') : listening
+}
